@@ -1,0 +1,301 @@
+"""The ``carsr`` command line: upscale, eval, info, train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from carsr_gui import __version__, devices, image_io
+from carsr_gui.engine import DEFAULT_MARGIN, DEFAULT_TILE, SCALES
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def say(path: object, message: str) -> None:
+    """The one-line report of a file's failure or note: ``carsr: <path>: <reason>``."""
+    print(f"carsr: {path}: {message}" if path else f"carsr: {message}", file=sys.stderr)
+
+
+def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
+    """Files as given; folders replaced by the images inside them (others noted and skipped)."""
+    files = []
+    for path in inputs:
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.suffix.lower() in image_io.INPUT_SUFFIXES and child.is_file():
+                    files.append(child)
+                elif not child.name.startswith("."):
+                    say(child, "skipped: not an image file")
+        else:
+            files.append(path)
+    return files
+
+
+def output_path(
+    src: Path, out_dir: Path, scale: int, fmt: str, overwrite: bool, protected: set[Path]
+) -> Path:
+    """``<dir>/<stem>_x<scale>.<ext>``, numbered when taken (unless ``overwrite``); never an input."""
+    suffix = image_io.FORMATS[fmt][1]
+    base = f"{src.stem}_x{scale}"
+    candidate = out_dir / f"{base}{suffix}"
+    n = 1
+    while candidate.resolve() in protected or (candidate.exists() and not overwrite):
+        candidate = out_dir / f"{base}-{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def _engine(args):
+    from carsr_gui.engine import Engine
+
+    return Engine(
+        args.weights,
+        device=args.device,
+        precision=args.precision,
+        tile=args.tile,
+        margin=args.margin,
+    )
+
+
+def cmd_upscale(args) -> int:
+    from tqdm import tqdm
+
+    from carsr_gui.engine import Cancelled
+    from carsr_gui.resources import WeightsError
+
+    files = expand_inputs(args.inputs)
+    if not files:
+        say(None, "no images to upscale")
+        return EXIT_FAILED
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        say(args.output_dir, f"cannot create the output folder: {exc.strerror or exc}")
+        return EXIT_USAGE
+    try:
+        engine = _engine(args)
+    except (WeightsError, RuntimeError, ValueError) as exc:
+        say(None, str(exc))
+        return EXIT_FAILED
+    fmt = args.format
+    protected = {p.resolve() for p in files}
+    failed = 0
+    show = not args.quiet
+    with tqdm(
+        total=len(files), unit="image", disable=not show, file=sys.stderr, desc="carsr"
+    ) as bar:
+        for src in files:
+            tiles = tqdm(
+                unit="tile", leave=False, disable=not show, file=sys.stderr, desc=src.name[:30]
+            )
+
+            def progress(done: int, total: int, tiles=tiles) -> None:
+                tiles.total = total
+                tiles.n = done
+                tiles.refresh()
+
+            try:
+                photo = image_io.load(src, max_pixels=args.max_pixels)
+                result = engine.upscale_photo(photo, args.scale, progress)
+                dest = output_path(src, args.output_dir, args.scale, fmt, args.overwrite, protected)
+                image_io.save(
+                    dest,
+                    result.output,
+                    alpha=result.alpha,
+                    grey=photo.grey,
+                    icc_profile=photo.icc_profile,
+                    exif=photo.exif,
+                    fmt=fmt,
+                    quality=args.quality,
+                )
+                for note in result.notes:
+                    bar.write(f"carsr: {src}: {note}", file=sys.stderr)
+                if args.verbose:
+                    bar.write(
+                        f"{src} -> {dest} ({result.seconds:.1f} s, {result.device})",
+                        file=sys.stderr,
+                    )
+            except image_io.ImageError as exc:
+                failed += 1
+                bar.write(f"carsr: {exc}", file=sys.stderr)
+            except (Cancelled, KeyboardInterrupt):
+                tiles.close()
+                say(src, "interrupted; no partial output written")
+                return 130
+            except (MemoryError, ValueError, RuntimeError) as exc:
+                failed += 1
+                bar.write(f"carsr: {src}: {exc}", file=sys.stderr)
+            finally:
+                tiles.close()
+            bar.update()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_eval(args) -> int:
+    from carsr_gui import evaluate
+    from carsr_gui.resources import WeightsError
+
+    files = expand_inputs(args.inputs)
+    try:
+        engine = _engine(args)
+    except (WeightsError, RuntimeError, ValueError) as exc:
+        say(None, str(exc))
+        return EXIT_FAILED
+    rows, failed = [], 0
+    for path in files:
+        try:
+            rows.append(evaluate.evaluate_file(engine, path))
+        except image_io.ImageError as exc:
+            failed += 1
+            say(None, str(exc))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "rows": [r.as_dict() for r in rows],
+                    "mean": evaluate.mean(rows).as_dict() if rows else None,
+                },
+                indent=1,
+            )
+        )
+    else:
+        print(evaluate.table(rows))
+    return EXIT_FAILED if failed or not rows else EXIT_OK
+
+
+def cmd_info(args) -> int:
+    from carsr_gui.resources import WeightsError, bundled_weights
+    from carsr_gui.tf_setup import keras, tf
+
+    print(f"carsr {__version__}")
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    gpus = devices.gpus()
+    print("GPUs: " + (", ".join(devices.gpu_name(i) for i in range(len(gpus))) or "none"))
+    print(f"CPU bfloat16 support (AVX-512 BF16/AMX): {'yes' if devices.cpu_has_bf16() else 'no'}")
+    device = devices.resolve_device("auto")
+    print(f"default device: {devices.describe(device, devices.resolve_precision('auto', device))}")
+    try:
+        path, card = bundled_weights()
+    except WeightsError as exc:
+        say(None, str(exc))
+        return EXIT_FAILED
+    print(f"weights: {path} (sha256 verified)")
+    print(f"model: {card.get('summary', card.get('variant'))}")
+    for key, value in card.get("quality", {}).items():
+        print(f"  {key}: {value}")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from carsr_gui.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        data=args.data,
+        val=args.val,
+        out=args.out,
+        variant=args.variant,
+        steps=args.steps,
+        batch=args.batch,
+        patch=args.patch,
+        lr=args.lr,
+        loss=args.loss,
+        seed=args.seed,
+        precision=args.precision,
+        strategy=args.strategy,
+        resume=args.resume,
+        width=args.width,
+        steps_per_epoch=args.steps_per_epoch,
+    )
+    print(f"weights written to {train(cfg)}")
+    return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="carsr", description="Make car photos sharper and larger.")
+    p.add_argument("--version", action="version", version=f"carsr {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def engine_options(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--device", choices=devices.DEVICES, default="auto")
+        sp.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
+        sp.add_argument(
+            "--tile",
+            type=_positive,
+            default=DEFAULT_TILE,
+            help=f"tile size in output pixels (default {DEFAULT_TILE})",
+        )
+        sp.add_argument("--margin", type=_positive, default=DEFAULT_MARGIN, help=argparse.SUPPRESS)
+        sp.add_argument(
+            "--weights", type=Path, default=None, help="weights file (default: the bundled model)"
+        )
+
+    up = sub.add_parser("upscale", help="enlarge photos and write them to a folder")
+    up.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image files or folders")
+    up.add_argument("--output-dir", "-o", type=Path, required=True)
+    up.add_argument("--scale", type=int, choices=SCALES, default=2)
+    up.add_argument("--format", choices=list(image_io.FORMATS), default="png")
+    up.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    up.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    up.add_argument(
+        "--max-pixels",
+        type=_positive,
+        default=image_io.DEFAULT_MAX_PIXELS,
+        help="refuse inputs that declare more pixels than this",
+    )
+    up.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    up.add_argument("--verbose", "-v", action="store_true", help="a line per finished file")
+    engine_options(up)
+    up.set_defaults(func=cmd_upscale)
+
+    ev = sub.add_parser("eval", help="PSNR/SSIM of bicubic and the model on ground-truth images")
+    ev.add_argument("inputs", nargs="+", type=Path, metavar="HR_PATH")
+    ev.add_argument("--json", action="store_true", help="machine-readable output")
+    engine_options(ev)
+    ev.set_defaults(func=cmd_eval)
+
+    info = sub.add_parser("info", help="versions, devices and the bundled model")
+    info.set_defaults(func=cmd_info)
+
+    tr = sub.add_parser("train", help="train the model on a folder of photos")
+    tr.add_argument("--data", type=Path, required=True)
+    tr.add_argument("--val", type=Path)
+    tr.add_argument("--out", type=Path, default=Path("runs/carsr"))
+    tr.add_argument("--steps", type=_positive, default=20_000)
+    tr.add_argument("--steps-per-epoch", type=_positive, default=250)
+    tr.add_argument("--batch", type=_positive, default=16)
+    tr.add_argument("--patch", type=_positive, default=64)
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    tr.add_argument("--variant", choices=("carsr", "seed"), default="carsr")
+    tr.add_argument("--width", type=_positive, default=64, help=argparse.SUPPRESS)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
+    tr.add_argument(
+        "--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto"
+    )
+    tr.add_argument("--resume", action="store_true")
+    tr.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "tile", None) is not None and (
+        args.tile % 4 or args.tile <= 2 * args.margin + 4
+    ):
+        parser().error(f"--tile must be a multiple of 4 larger than {2 * args.margin + 4}")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Which device runs the model, and in which precision."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import platform
+from pathlib import Path
+
+DEVICES = ("auto", "cpu", "gpu")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_POLICY = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so bf16 is fast."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def gpus() -> list:
+    from carsr_gui.tf_setup import tf
+
+    return tf.config.list_physical_devices("GPU")
+
+
+def enable_memory_growth() -> None:
+    """Let TensorFlow take GPU memory as it needs it rather than all of it at start."""
+    from carsr_gui.tf_setup import tf
+
+    for gpu in gpus():
+        # RuntimeError: the GPU is already initialised and the setting is fixed for this process.
+        with contextlib.suppress(RuntimeError):
+            tf.config.experimental.set_memory_growth(gpu, True)
+
+
+def gpu_name(index: int = 0) -> str:
+    from carsr_gui.tf_setup import tf
+
+    try:
+        details = tf.config.experimental.get_device_details(gpus()[index])
+        return details.get("device_name", "GPU")
+    except (IndexError, ValueError):
+        return "GPU"
+
+
+def gpu_supports_bf16() -> bool:
+    from carsr_gui.tf_setup import tf
+
+    try:
+        cc = tf.config.experimental.get_device_details(gpus()[0]).get("compute_capability", (0, 0))
+    except (IndexError, ValueError):
+        return False
+    return tuple(cc) >= (8, 0)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` becomes ``gpu`` when TensorFlow sees one, else ``cpu``; ``gpu`` requires one."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return "cpu"
+    have_gpu = bool(gpus())
+    if device == "gpu" and not have_gpu:
+        raise RuntimeError("no GPU visible to TensorFlow (see the README's GPU notes)")
+    return "gpu" if have_gpu else "cpu"
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``auto``: bf16 on GPUs that have it (fp16 on older ones) and on CPUs with AMX/AVX-512 BF16."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device == "gpu":
+        return "bf16" if gpu_supports_bf16() else "fp16"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def policy_name(precision: str) -> str:
+    return _POLICY[precision]
+
+
+def training_policy(precision: str) -> str:
+    return policy_name(resolve_precision(precision, "gpu" if gpus() else "cpu"))
+
+
+def describe(device: str, precision: str) -> str:
+    """What the status bar and the CLI say, e.g. ``GPU: NVIDIA H100, bfloat16``."""
+    names = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+    where = f"GPU: {gpu_name()}" if device == "gpu" else f"CPU ({platform.machine()})"
+    return f"{where}, {names[precision]}"

@@ -1,0 +1,259 @@
+"""The super-resolution engine: bicubic enlargement, tiled inference, stitching. No Qt here.
+
+One :class:`Engine` owns one model; build it once and reuse it for every image (it is not
+thread-safe: the window gives it to one worker thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from carsr_gui import devices, resample, tiling
+from carsr_gui.feature_map import FeatureMap
+from carsr_gui.image_io import Photo
+from carsr_gui.resources import WeightsError, bundled_weights
+
+log = logging.getLogger(__name__)
+
+#: ``progress(done, total)``, in tiles, called from the thread that runs the engine.
+ProgressCallback = Callable[[int, int], None]
+SCALES = (2, 4)
+DEFAULT_TILE = 512
+DEFAULT_MARGIN = 28
+
+
+class Cancelled(Exception):
+    """The job was cancelled; nothing was written."""
+
+
+class CancelToken:
+    """Set from any thread; the engine checks it between tiles."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled
+
+
+@dataclass
+class Result:
+    """An enlarged photo and what the window shows beside it."""
+
+    output: np.ndarray
+    bicubic: np.ndarray
+    features: FeatureMap
+    device: str
+    seconds: float
+    alpha: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs the autoencoder over images of any size in tiles of one shape."""
+
+    def __init__(
+        self,
+        weights: Path | None = None,
+        *,
+        model=None,
+        variant: str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        tile: int = DEFAULT_TILE,
+        margin: int = DEFAULT_MARGIN,
+        batch: int = 1,
+    ) -> None:
+        """``weights`` defaults to the bundled file (checked against its model card); ``model``
+        (an already built Keras model, used by tests) replaces weights, variant and precision."""
+        self.tile, self.margin, self.batch = tile, margin, batch
+        tiling.plan(tile, tile, tile, margin)  # validate tile and margin now, not mid-job
+        devices.enable_memory_growth()
+        self.device = devices.resolve_device(device)
+        self.precision = (
+            "fp32" if model is not None else devices.resolve_precision(precision, self.device)
+        )
+        self.card: dict = {}
+        if model is None:
+            model = self._load(weights, variant)
+        self._keras_model = model
+        self._build_function()
+
+    def _load(self, weights: Path | None, variant: str | None):
+        from carsr_gui.model import build_model
+
+        if weights is None:
+            weights, self.card = bundled_weights()
+        variant = variant or self.card.get("variant", "carsr")
+        width = int(self.card.get("width", 64))
+        with self._tf_device():
+            model = build_model(variant, width=width, dtype=devices.policy_name(self.precision))
+            try:
+                model.load_weights(weights)
+            except FileNotFoundError:
+                raise WeightsError(f"{weights}: model weights missing") from None
+            except Exception as exc:  # h5py and Keras raise many types for a bad file
+                raise WeightsError(
+                    f"{weights}: cannot load model weights ({type(exc).__name__}: {exc}); "
+                    "the file is damaged or is not a carsr weights file"
+                ) from None
+        return model
+
+    def _tf_device(self):
+        from carsr_gui.tf_setup import tf
+
+        return tf.device("/GPU:0" if self.device == "gpu" else "/CPU:0")
+
+    def _build_function(self) -> None:
+        from carsr_gui.model import with_code_output
+        from carsr_gui.tf_setup import tf
+
+        net = with_code_output(self._keras_model)
+
+        # One trace serves every tile shape: the signature leaves batch, height and width open.
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def run(x):
+            y, code = net(x, training=False)
+            return tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0), tf.cast(code, tf.float32)
+
+        self._run = run
+
+    @property
+    def description(self) -> str:
+        return devices.describe(self.device, self.precision)
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self._tf_device():
+            y, code = self._run(batch.astype(np.float32) / np.float32(255.0))
+        return np.rint(y.numpy() * 255.0).astype(np.uint8), code.numpy()
+
+    def whole(self, bicubic: np.ndarray) -> np.ndarray:
+        """One pass over the whole (mirror-padded) image: the reference tiling must match."""
+        t = tiling.whole_window(bicubic.shape[0], bicubic.shape[1], self.margin)
+        y, _ = self._infer(tiling.extract(bicubic, t.y, t.x, t.h, t.w)[None])
+        return np.ascontiguousarray(tiling.core_of(y[0], t))
+
+    def _pass(
+        self, bicubic: np.ndarray, tile: int, step: Callable[[], None], cancel: CancelToken | None
+    ) -> tuple[np.ndarray, FeatureMap]:
+        h, w = bicubic.shape[:2]
+        out = np.empty_like(bicubic)
+        features = None
+        for group in tiling.batches(tiling.plan(h, w, tile, self.margin), self.batch):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            x = np.stack([tiling.extract(bicubic, t.y, t.x, t.h, t.w) for t in group])
+            y, code = self._infer(x)
+            if features is None:
+                features = FeatureMap(-(-h // 4), -(-w // 4), code.shape[-1])
+            for t, yi, ci in zip(group, y, code, strict=True):
+                out[t.y0 : t.y1, t.x0 : t.x1] = tiling.core_of(yi, t)
+                features.add(tiling.core_of(ci, t, 4), t.y0 // 4, t.x0 // 4)
+                step()
+        return out, features
+
+    def upscale(
+        self,
+        rgb: np.ndarray,
+        scale: int = 2,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Result:
+        """Enlarge an HxWx3 uint8 image ``scale`` times (2: one pass, 4: two passes)."""
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, not {scale}")
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 image, got {rgb.shape} {rgb.dtype}")
+        start = time.perf_counter()
+        notes: list[str] = []
+        tile = self.tile
+        while True:
+            try:
+                out, features = self._scale(rgb, scale, tile, progress, cancel)
+                break
+            except Exception as exc:
+                if not _is_oom(exc):
+                    raise
+                tile, reason = self._recover_from_oom(tile)
+                notes.append(reason)
+                log.warning(reason)
+        bicubic = resample.enlarge(rgb, scale)
+        return Result(
+            out, bicubic, features, self.description, time.perf_counter() - start, notes=notes
+        )
+
+    def _scale(self, rgb, scale, tile, progress, cancel) -> tuple[np.ndarray, FeatureMap]:
+        h, w = rgb.shape[:2]
+        sizes = [(2 * h, 2 * w)] + ([(4 * h, 4 * w)] if scale == 4 else [])
+        total = sum(len(tiling.plan(a, b, tile, self.margin)) for a, b in sizes)
+        done = 0
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+        if progress is not None:
+            progress(0, total)
+        image = rgb
+        for _ in sizes:
+            image, features = self._pass(resample.enlarge(image), tile, step, cancel)
+        return image, features
+
+    def _recover_from_oom(self, tile: int) -> tuple[int, str]:
+        """Halve the tile after an out-of-memory error; below the smallest useful tile, use the CPU."""
+        smaller = tile // 2 // tiling.ALIGN * tiling.ALIGN
+        if smaller > 2 * self.margin + 32:
+            return (
+                smaller,
+                f"out of memory on {self.device.upper()} at tile {tile}: retrying with tile {smaller}",
+            )
+        if self.device == "gpu":
+            from carsr_gui.tf_setup import keras
+
+            self.device = "cpu"
+            with self._tf_device():
+                clone = keras.models.clone_model(self._keras_model)
+                clone.set_weights(self._keras_model.get_weights())
+            self._keras_model = clone
+            self._build_function()
+            return self.tile, "out of GPU memory even at small tiles: continuing on the CPU"
+        raise MemoryError(f"out of memory even with tile {tile}")
+
+    def upscale_photo(
+        self,
+        photo: Photo,
+        scale: int = 2,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Result:
+        """:meth:`upscale` for a loaded photo: its alpha channel is enlarged with bicubic."""
+        result = self.upscale(photo.rgb, scale, progress, cancel)
+        if photo.alpha is not None:
+            result.alpha = resample.enlarge(photo.alpha, scale)
+        result.notes[:0] = photo.notes
+        return result
+
+
+def _is_oom(exc: Exception) -> bool:
+    from carsr_gui.tf_setup import tf
+
+    return isinstance(exc, tf.errors.ResourceExhaustedError)

@@ -1,0 +1,83 @@
+"""The autoencoder: the seed architecture and carsr's variant of it (a global skip)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from carsr_gui.tf_setup import keras
+
+layers = keras.layers
+
+Variant = Literal["carsr", "seed"]
+VARIANTS: tuple[Variant, ...] = ("carsr", "seed")
+
+#: Height and width of the input must be multiples of this (two 2x2 max-pools).
+MULTIPLE = 4
+#: Name of the encoder's last layer, the 256-channel code shown by the window.
+CODE_LAYER = "code"
+
+
+def build_model(
+    variant: Variant = "carsr", *, width: int = 64, dtype: str | None = None
+) -> keras.Model:
+    """Build the autoencoder for RGB input in [0, 1] already enlarged 2x with bicubic.
+
+    ``seed`` is the seed notebook's network: ReLU everywhere and a tiny L1 activity regulariser.
+    ``carsr`` predicts the missing detail: a linear last layer added to the input (global skip),
+    computed in float32 even under a mixed-precision policy so that bfloat16 costs no accuracy.
+    ``width`` scales the channel counts (64/128/256); tests use a small one for speed.
+    ``dtype`` is a Keras dtype policy name such as ``"mixed_bfloat16"`` (default: global policy).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    reg = keras.regularizers.L1(1e-10) if variant == "seed" else None
+
+    def conv(filters: int, name: str) -> layers.Conv2D:
+        return layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            activation="relu",
+            activity_regularizer=reg,
+            name=name,
+            dtype=dtype,
+        )
+
+    w1, w2, w4 = width, 2 * width, 4 * width
+    inp = keras.Input((None, None, 3), name="bicubic")
+    e1 = conv(w1, "enc1a")(inp)
+    e1 = conv(w1, "enc1b")(e1)
+    x = layers.MaxPooling2D(2, name="pool1", dtype=dtype)(e1)
+    x = layers.Dropout(0.3, name="dropout", dtype=dtype)(x)
+    e2 = conv(w2, "enc2a")(x)
+    e2 = conv(w2, "enc2b")(e2)
+    x = layers.MaxPooling2D(2, name="pool2", dtype=dtype)(e2)
+    code = conv(w4, CODE_LAYER)(x)
+
+    x = layers.UpSampling2D(2, name="up1", dtype=dtype)(code)
+    x = conv(w2, "dec2a")(x)
+    x = conv(w2, "dec2b")(x)
+    x = layers.Add(name="skip2", dtype=dtype)([x, e2])
+    x = layers.UpSampling2D(2, name="up2", dtype=dtype)(x)
+    x = conv(w1, "dec1a")(x)
+    x = conv(w1, "dec1b")(x)
+    x = layers.Add(name="skip1", dtype=dtype)([x, e1])
+    if variant == "seed":
+        out = layers.Conv2D(
+            3,
+            3,
+            padding="same",
+            activation="relu",
+            activity_regularizer=reg,
+            name="out",
+            dtype=dtype,
+        )(x)
+    else:
+        detail = layers.Conv2D(3, 3, padding="same", name="detail", dtype="float32")(x)
+        out = layers.Add(name="out", dtype="float32")([inp, detail])
+    return keras.Model(inp, out, name=f"carsr_{variant}")
+
+
+def with_code_output(model: keras.Model) -> keras.Model:
+    """The same network (shared weights) returning ``[image, code]``."""
+    return keras.Model(model.inputs, [model.outputs[0], model.get_layer(CODE_LAYER).output])

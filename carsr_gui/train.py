@@ -1,0 +1,231 @@
+"""Training: random patches of car photos, the seed's bicubic degradation, Keras ``fit``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from carsr_gui import image_io, metrics, resample
+from carsr_gui.model import MULTIPLE, Variant, build_model
+
+
+@dataclass
+class TrainConfig:
+    data: Path
+    val: Path | None = None
+    out: Path = Path("runs/carsr")
+    variant: Variant = "carsr"
+    width: int = 64
+    steps: int = 20_000
+    batch: int = 16
+    patch: int = 64
+    lr: float = 1e-3
+    loss: str = "l1"
+    steps_per_epoch: int = 250
+    val_images: int = 50
+    seed: int = 0
+    precision: str = "auto"
+    strategy: str = "auto"
+    resume: bool = False
+
+
+@dataclass
+class Pair:
+    """A training photo as the model sees it: ground truth and its degraded, re-enlarged copy."""
+
+    hr: np.ndarray
+    bicubic: np.ndarray
+
+
+def degrade(hr: np.ndarray) -> Pair:
+    """Crop to a multiple of 4, shrink 2x and enlarge back 2x with Pillow's bicubic filter."""
+    hr = resample.crop_to_multiple(hr, MULTIPLE)
+    return Pair(hr, resample.enlarge(resample.make_low_res(hr)))
+
+
+def load_pairs(
+    paths: Sequence[Path], min_size: int, log: Callable[[str], None] = print
+) -> list[Pair]:
+    """Decode and degrade every photo once, so that each step only crops arrays in memory."""
+    pairs = []
+    for path in paths:
+        try:
+            hr = image_io.load(path).rgb
+        except image_io.ImageError as exc:
+            log(f"carsr: {exc}")
+            continue
+        if min(hr.shape[:2]) >= min_size:
+            pairs.append(degrade(hr))
+    return pairs
+
+
+def sample_batches(pairs: Sequence[Pair], batch: int, patch: int, seed: int) -> Iterator:
+    """Endless ``(bicubic, hr)`` float32 batches of random patches with horizontal flips.
+
+    Offsets are multiples of 4, the grid that tiling uses at inference, so that the bicubic
+    filter's phase and the max-pool grid look the same to the model in training and in use.
+    """
+    rng = np.random.default_rng(seed)
+    # Large photos hold more distinct patches: sample photos in proportion to their area.
+    area = np.array([p.hr.shape[0] * p.hr.shape[1] for p in pairs], dtype=np.float64)
+    prob = area / area.sum()
+    while True:
+        x = np.empty((batch, patch, patch, 3), np.uint8)
+        y = np.empty_like(x)
+        for i, k in enumerate(rng.choice(len(pairs), size=batch, p=prob)):
+            p = pairs[k]
+            top = rng.integers(0, (p.hr.shape[0] - patch) // MULTIPLE + 1) * MULTIPLE
+            left = rng.integers(0, (p.hr.shape[1] - patch) // MULTIPLE + 1) * MULTIPLE
+            sl = np.s_[top : top + patch, left : left + patch]
+            x[i], y[i] = p.bicubic[sl], p.hr[sl]
+            if rng.random() < 0.5:
+                x[i], y[i] = x[i, :, ::-1], y[i, :, ::-1]
+        yield x.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0
+
+
+def image_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in image_io.INPUT_SUFFIXES)
+
+
+def predict_whole(model, bicubic: np.ndarray) -> np.ndarray:
+    """Whole-image inference of a (multiple-of-4) uint8 image, returned as uint8."""
+    x = bicubic[None].astype(np.float32) / 255.0
+    y = np.asarray(model(x, training=False), dtype=np.float32)[0]
+    return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+
+
+def validate(model, pairs: Sequence[Pair]) -> tuple[float, float]:
+    """Mean RGB PSNR of the model and of bicubic over ``pairs`` (2-pixel border cropped)."""
+    got = [metrics.psnr(predict_whole(model, p.bicubic), p.hr) for p in pairs]
+    base = [metrics.psnr(p.bicubic, p.hr) for p in pairs]
+    return float(np.mean(got)), float(np.mean(base))
+
+
+def make_strategy(name: str):
+    """The tf.distribute strategy: Mirrored on several local GPUs, MultiWorker under TF_CONFIG."""
+    from carsr_gui.tf_setup import tf
+
+    if name == "auto":
+        if "TF_CONFIG" in os.environ:
+            name = "multiworker"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
+    """Train (or resume) and write ``<out>/model.weights.h5`` in float32; return that path."""
+    from carsr_gui import devices
+    from carsr_gui.tf_setup import keras, tf
+
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    ckpt = cfg.out / "checkpoint.keras"
+    state_file = cfg.out / "state.json"
+    keras.utils.set_random_seed(cfg.seed)
+    policy = devices.training_policy(cfg.precision)
+    keras.mixed_precision.set_global_policy(policy)
+    log(f"precision policy: {policy}")
+
+    t0 = time.perf_counter()
+    train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, log)
+    if not train_pairs:
+        raise SystemExit(f"carsr: {cfg.data}: no usable training images")
+    val_pairs = load_pairs(image_paths(cfg.val)[: cfg.val_images], MULTIPLE, log) if cfg.val else []
+    log(
+        f"{len(train_pairs)} training photos, {len(val_pairs)} validation photos "
+        f"prepared in {time.perf_counter() - t0:.0f} s"
+    )
+
+    strategy = make_strategy(cfg.strategy)
+    start_epoch = 0
+    with strategy.scope():
+        if cfg.resume and ckpt.exists():
+            model = keras.models.load_model(ckpt)
+            start_epoch = json.loads(state_file.read_text())["epoch"]
+            log(f"resumed from {ckpt} at epoch {start_epoch}")
+        else:
+            model = build_model(cfg.variant, width=cfg.width)
+            schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.02)
+            model.compile(
+                keras.optimizers.Adam(schedule), loss="mae" if cfg.loss == "l1" else "mse"
+            )
+
+    epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
+
+    # Seeding the sampler with the epoch makes a resumed run draw the patches a straight run would.
+    def batches() -> Iterator:
+        for epoch in range(start_epoch, epochs):
+            gen = sample_batches(train_pairs, cfg.batch, cfg.patch, cfg.seed * 100_003 + epoch)
+            for _ in range(cfg.steps_per_epoch):
+                yield next(gen)
+
+    spec = tf.TensorSpec((cfg.batch, cfg.patch, cfg.patch, 3), tf.float32)
+    ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec)).prefetch(4)
+
+    log_path = cfg.out / "log.csv"
+    new_log = not log_path.exists() or not cfg.resume
+
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            secs = time.perf_counter() - self.t
+            val, base = validate(self.model, val_pairs) if val_pairs else (float("nan"),) * 2
+            row = {
+                "epoch": epoch + 1,
+                "step": (epoch + 1) * cfg.steps_per_epoch,
+                "loss": f"{logs['loss']:.6f}",
+                "val_psnr": f"{val:.3f}",
+                "val_gain_db": f"{val - base:.3f}",
+                "patches_per_s": f"{cfg.steps_per_epoch * cfg.batch / secs:.1f}",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            with log_path.open("a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(row))
+                if f.tell() == 0:
+                    writer.writeheader()
+                writer.writerow(row)
+            log(" ".join(f"{k}={v}" for k, v in row.items()))
+            save_float32_weights(self.model, cfg.out / "model.weights.h5")
+            self.model.save(ckpt)
+            state_file.write_text(
+                json.dumps({"epoch": epoch + 1, "config": asdict(cfg)}, default=str)
+            )
+
+    if new_log and log_path.exists():
+        log_path.unlink()
+    model.fit(
+        ds,
+        epochs=epochs,
+        initial_epoch=start_epoch,
+        steps_per_epoch=cfg.steps_per_epoch,
+        callbacks=[Progress()],
+        verbose=2 if os.environ.get("CI") else 1,
+    )
+    return cfg.out / "model.weights.h5"
+
+
+def save_float32_weights(model, path: Path) -> None:
+    """Write the weights of ``model`` to ``path`` atomically. Variables are float32 under mixed
+    precision, so a float32 rebuild of the same variant loads them as they are."""
+    tmp = path.with_name(path.name.removesuffix(".weights.h5") + ".tmp.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
