@@ -18,7 +18,7 @@ import numpy as np
 from carsr_gui import devices, resample, tiling
 from carsr_gui.feature_map import FeatureMap
 from carsr_gui.image_io import Photo
-from carsr_gui.resources import WeightsError, bundled_weights
+from carsr_gui.resources import FIX, WeightsError, bundled_weights
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,8 @@ class Engine:
 
         if weights is None:
             weights, self.card = bundled_weights()
-        variant = variant or self.card.get("variant", "carsr")
-        width = int(self.card.get("width", 64))
+        guessed_variant, width = _weights_layout(Path(weights))
+        variant = variant or self.card.get("variant", guessed_variant)
         with self._tf_device():
             model = build_model(variant, width=width, dtype=devices.policy_name(self.precision))
             try:
@@ -251,6 +251,23 @@ class Engine:
             result.alpha = resample.enlarge(photo.alpha, scale)
         result.notes[:0] = photo.notes
         return result
+
+
+def _weights_layout(path: Path) -> tuple[str, int]:
+    """Variant and width of a Keras weights file: the carsr variant has a third Add (its global
+    skip); the first convolution's kernel is 3x3x3xwidth."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            variant = "carsr" if "layers/add_2" in f else "seed"
+            return variant, int(f["layers/conv2d/vars/0"].shape[-1])
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: model weights missing") from None
+    except (OSError, KeyError) as exc:
+        raise WeightsError(
+            f"{path}: not a carsr weights file or damaged ({exc}); {FIX}"
+        ) from None
 
 
 def _is_oom(exc: Exception) -> bool:

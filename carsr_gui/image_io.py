@@ -177,8 +177,9 @@ def output_exif(exif: bytes | None, width: int, height: int) -> bytes | None:
     data = Image.Exif()
     data.load(exif)
     data[_ORIENTATION] = 1
-    ifd = data.get_ifd(_EXIF_IFD)
-    if ifd:
+    # get_ifd() adds an empty Exif IFD when there is none, which TIFF writers reject.
+    if _EXIF_IFD in data:
+        ifd = data.get_ifd(_EXIF_IFD)
         ifd[_PIXEL_X], ifd[_PIXEL_Y] = width, height
     return data.tobytes()
 

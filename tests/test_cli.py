@@ -1,0 +1,156 @@
+"""The command line, run in-process with a tiny weights file."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from carsr_gui import cli
+from tests.conftest import drawn_image
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(drawn_image(30, 40)).save(folder / "a.png")
+    Image.fromarray(drawn_image(24, 20, seed=2)).save(folder / "b c é.jpg", quality=95)
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def size_of(path):
+    with Image.open(path) as img:
+        return img.size
+
+
+def run(*args, weights):
+    return cli.main([*map(str, args), "--weights", str(weights), "--tile", "96", "-q"])
+
+
+def test_upscale_folder_writes_named_outputs(photos, tmp_path, tiny_weights, capsys):
+    out = tmp_path / "out"
+    assert run("upscale", photos, "-o", out, weights=tiny_weights) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b c é_x2.png"]
+    assert size_of(out / "a_x2.png") == (80, 60)
+    assert "notes.txt: skipped: not an image file" in capsys.readouterr().err
+
+
+def test_failed_file_is_reported_and_the_batch_goes_on(photos, tmp_path, tiny_weights, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is text")
+    out = tmp_path / "out"
+    code = run("upscale", bad, photos / "a.png", "-o", out, "--format", "jpg", weights=tiny_weights)
+    assert code == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("carsr: ")]
+    assert lines == [f"carsr: {bad}: not an image carsr can read (unknown or unsupported format)"]
+    assert (out / "a_x2.jpg").is_file()
+
+
+def test_existing_outputs_get_a_number_unless_overwrite(photos, tmp_path, tiny_weights):
+    out = tmp_path / "out"
+    for _ in range(2):
+        assert run("upscale", photos / "a.png", "-o", out, weights=tiny_weights) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2-1.png", "a_x2.png"]
+    assert run("upscale", photos / "a.png", "-o", out, "--overwrite", weights=tiny_weights) == 0
+    assert len(list(out.iterdir())) == 2
+
+
+def test_an_input_is_never_overwritten(tmp_path, tiny_weights):
+    src = tmp_path / "a_x2.png"
+    Image.fromarray(drawn_image(10, 10)).save(src)
+    before = src.read_bytes()
+    # The output for "a_x2.png" in its own folder would be "a_x2_x2.png"; make the input clash.
+    clash = tmp_path / "a_x2_x2.png"
+    Image.fromarray(drawn_image(12, 12)).save(clash)
+    assert run("upscale", src, clash, "-o", tmp_path, "--overwrite", weights=tiny_weights) == 0
+    assert src.read_bytes() == before
+    assert size_of(clash) == (12, 12)
+    assert (tmp_path / "a_x2_x2-1.png").is_file()
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg", "webp", "tiff"])
+def test_formats_and_scale_four(photos, tmp_path, tiny_weights, fmt):
+    out = tmp_path / "out"
+    args = ("upscale", photos / "a.png", "-o", out, "--format", fmt, "--scale", "4")
+    assert run(*args, weights=tiny_weights) == 0
+    (written,) = out.iterdir()
+    assert written.name == "a_x4." + ("tif" if fmt == "tiff" else fmt)
+    assert size_of(written) == (160, 120)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["upscale", "x.png"],  # no --output-dir
+        ["upscale", "x.png", "-o", "d", "--scale", "3"],
+        ["upscale", "x.png", "-o", "d", "--tile", "50"],
+        ["upscale", "x.png", "-o", "d", "--device", "tpu"],
+        ["frobnicate"],
+        [],
+    ],
+)
+def test_usage_errors_exit_2(argv):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+
+
+def test_no_images_is_a_failure(tmp_path, tiny_weights):
+    assert run("upscale", tmp_path, "-o", tmp_path / "o", weights=tiny_weights) == 1
+
+
+def test_missing_weights_is_one_clear_line(photos, tmp_path, capsys):
+    missing = tmp_path / "nope.weights.h5"
+    code = cli.main(
+        ["upscale", str(photos / "a.png"), "-o", str(tmp_path), "--weights", str(missing)]
+    )
+    assert code == 1
+    assert capsys.readouterr().err.strip() == f"carsr: {missing}: model weights missing"
+
+
+def test_eval_prints_bicubic_and_model_scores(tmp_path, tiny_weights, capsys):
+    hr = tmp_path / "hr.png"
+    Image.fromarray(drawn_image(64, 80)).save(hr)
+    assert cli.main(["eval", str(hr), "--json", "--weights", str(tiny_weights)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (row,) = data["rows"]
+    from carsr_gui import evaluate, metrics, resample
+
+    truth, lr = evaluate.ground_truth(drawn_image(64, 80))
+    assert row["bicubic_psnr"] == pytest.approx(metrics.psnr(resample.enlarge(lr), truth))
+    assert 10 < row["model_psnr_y"] < 60 and 0 < row["model_ssim"] <= 1
+    assert cli.main(["eval", str(hr), "--weights", str(tiny_weights)]) == 0
+    table = capsys.readouterr().out
+    assert "PSNR bicubic" in table and "mean of 1" in table
+
+
+def test_info_describes_versions_devices_and_model(capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "TensorFlow" in out and "sha256 verified" in out and "default device: CPU" in out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("carsr", path=str(Path(sys.executable).parent))
+    assert exe, "carsr entry point missing: install the package (pip install -e .)"
+    done = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("carsr ")
+
+
+def test_output_path_numbering(tmp_path):
+    (tmp_path / "p_x2.png").touch()
+    assert (
+        cli.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", False, set()).name == "p_x2-1.png"
+    )
+    assert cli.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", True, set()).name == "p_x2.png"
+    protected = {(tmp_path / "p_x2.png").resolve()}
+    assert (
+        cli.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", True, protected).name
+        == "p_x2-1.png"
+    )

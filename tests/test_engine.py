@@ -1,0 +1,114 @@
+import threading
+
+import numpy as np
+import pytest
+
+from carsr_gui import resample, tiling
+from carsr_gui.engine import Cancelled, CancelToken, Engine
+from tests.conftest import drawn_image
+
+
+def test_tiled_output_matches_whole_image_inference(engine):
+    img = drawn_image(150, 230)
+    result = engine.upscale(img)
+    assert result.output.shape == (300, 460, 3) and result.output.dtype == np.uint8
+    whole = engine.whole(resample.enlarge(img))
+    assert np.abs(result.output.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_tiled_matches_whole_with_the_bundled_model():
+    engine = Engine(tile=128, margin=28)
+    img = drawn_image(90, 110, seed=3)
+    result = engine.upscale(img)
+    assert result.output.shape == (180, 220, 3)
+    whole = engine.whole(resample.enlarge(img))
+    assert np.abs(result.output.astype(int) - whole.astype(int)).max() <= 1
+    assert engine.card["sha256"]
+
+
+def test_bicubic_and_feature_map_come_with_the_result(engine):
+    img = drawn_image(40, 60)
+    result = engine.upscale(img)
+    np.testing.assert_array_equal(result.bicubic, resample.enlarge(img))
+    fm = result.features
+    assert (fm.height, fm.width, fm.channels) == (20, 30, 16)
+    assert fm.grid.shape == (20, 30, 16)
+    assert "CPU" in result.device and result.seconds > 0
+
+
+def test_feature_map_equals_the_encoder_code(engine, tiny_model):
+    from carsr_gui.model import with_code_output
+
+    img = drawn_image(60, 84, seed=1)
+    result = engine.upscale(img)
+    bicubic = resample.enlarge(img)
+    padded = np.pad(bicubic, ((28, 28 + 4), (28, 28 + 4), (0, 0)), mode="reflect")
+    _, code = with_code_output(tiny_model).predict(padded[None].astype(np.float32) / 255, verbose=0)
+    code = code[0, 7 : 7 + 30, 7 : 7 + 42]
+    np.testing.assert_allclose(result.features.grid, code, atol=1e-4)
+    np.testing.assert_allclose(result.features.stats.mean, code.mean((0, 1)), atol=1e-4)
+
+
+def test_progress_is_reported_per_tile_and_reaches_the_total(engine):
+    seen = []
+    engine.upscale(drawn_image(100, 100), progress=lambda d, t: seen.append((d, t)))
+    total = seen[-1][1]
+    assert total > 1
+    assert [d for d, _ in seen] == list(range(total + 1))
+
+
+def test_scale_four_runs_two_passes(engine):
+    seen = []
+    result = engine.upscale(drawn_image(20, 30), scale=4, progress=lambda d, t: seen.append(t))
+    assert result.output.shape == (80, 120, 3)
+    assert result.bicubic.shape == (80, 120, 3)
+    passes = [tiling.plan(40, 60, 96, 28), tiling.plan(80, 120, 96, 28)]
+    assert seen[-1] == sum(len(p) for p in passes)
+
+
+def test_cancel_stops_between_tiles(engine):
+    token = CancelToken()
+    done = []
+
+    def progress(d, t):
+        done.append(d)
+        if d == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        engine.upscale(drawn_image(200, 200), progress=progress, cancel=token)
+    assert done[-1] == 2
+
+
+def test_cancel_from_another_thread(engine):
+    token = CancelToken()
+    threading.Thread(target=token.cancel).start()
+    with pytest.raises(Cancelled):
+        engine.upscale(drawn_image(300, 300), cancel=token, progress=lambda d, t: None)
+        pytest.fail("not cancelled")  # pragma: no cover
+
+
+def test_alpha_is_enlarged_separately(engine):
+    from carsr_gui.image_io import Photo
+
+    alpha = np.zeros((20, 30), np.uint8)
+    alpha[5:15, 5:25] = 255
+    result = engine.upscale_photo(Photo(drawn_image(20, 30), alpha=alpha, notes=["n"]))
+    np.testing.assert_array_equal(result.alpha, resample.enlarge(alpha))
+    assert result.notes == ["n"]
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32)])
+def test_bad_arrays_and_scales_are_refused(engine, bad):
+    with pytest.raises(ValueError):
+        engine.upscale(bad)
+    with pytest.raises(ValueError, match="scale"):
+        engine.upscale(drawn_image(8, 8), scale=3)
+
+
+def test_explicit_weights_file_sets_variant_and_width(tiny_weights, tiny_model):
+    engine = Engine(tiny_weights, tile=96)
+    x = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        engine._keras_model.predict(x, verbose=0), tiny_model.predict(x, verbose=0), atol=1e-6
+    )

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from carsr_gui.model import CODE_LAYER, build_model, with_code_output
+
+
+def conv_layers(model):
+    return [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+
+
+@pytest.mark.parametrize("variant", ["seed", "carsr"])
+def test_seed_architecture_shapes(variant):
+    model = build_model(variant)
+    out, code = with_code_output(model).predict(np.zeros((1, 256, 256, 3), np.float32), verbose=0)
+    assert out.shape == (1, 256, 256, 3)
+    assert code.shape == (1, 64, 64, 256)
+    convs = conv_layers(model)
+    assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 128, 128, 64, 64, 3]
+    assert all(c.kernel_size == (3, 3) and c.padding == "same" for c in convs)
+    hidden = [c.activation.__name__ for c in convs[:-1]]
+    assert hidden == ["relu"] * 9
+    last = convs[-1].activation.__name__
+    assert last == ("relu" if variant == "seed" else "linear")
+    assert model.get_layer("dropout").rate == 0.3
+    assert model.get_layer(CODE_LAYER).filters == 256
+
+
+def test_seed_variant_has_activity_regulariser_and_no_global_skip():
+    seed, carsr = build_model("seed", width=4), build_model("carsr", width=4)
+    assert all(c.activity_regularizer is not None for c in conv_layers(seed))
+    names = {layer.name for layer in carsr.layers}
+    assert "detail" in names and "detail" not in {layer.name for layer in seed.layers}
+
+
+def test_carsr_variant_starts_near_identity_and_runs_any_multiple_of_four():
+    model = build_model("carsr", width=4)
+    x = np.random.default_rng(0).random((2, 36, 52, 3)).astype(np.float32)
+    y = model.predict(x, verbose=0)
+    assert y.shape == x.shape
+    # The global skip: an untrained network outputs its input plus a small detail.
+    assert np.abs(y - x).mean() < 0.2
+
+
+def test_last_layer_stays_float32_under_mixed_precision():
+    model = build_model("carsr", width=4, dtype="mixed_bfloat16")
+    assert model.get_layer("enc1a").compute_dtype == "bfloat16"
+    assert model.get_layer("detail").compute_dtype == "float32"
+    assert model.outputs[0].dtype == "float32"
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown model variant"):
+        build_model("unet")
+
+
+def test_weights_round_trip(tmp_path):
+    a, b = build_model("carsr", width=4), build_model("carsr", width=4)
+    path = tmp_path / "w.weights.h5"
+    a.save_weights(path)
+    b.load_weights(path)
+    x = np.random.default_rng(1).random((1, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))

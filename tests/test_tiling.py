@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from carsr_gui import tiling
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    h=st.integers(1, 700),
+    w=st.integers(1, 700),
+    tile=st.sampled_from([96, 128, 256, 512]),
+    margin=st.sampled_from([8, 16, 28, 32]),
+)
+def test_cores_cover_every_pixel_once_with_full_context(h, w, tile, margin):
+    if tile <= 2 * margin:
+        return
+    tiles = tiling.plan(h, w, tile, margin)
+    hits = np.zeros((h, w), np.int32)
+    shapes = {(t.h, t.w) for t in tiles}
+    assert len(shapes) == 1, "one tile shape: TensorFlow traces once"
+    for t in tiles:
+        hits[t.y0 : t.y1, t.x0 : t.x1] += 1
+        # Windows start on the max-pool grid of the mirrored image (origin at -margin).
+        assert (t.y + margin) % 4 == 0 and (t.x + margin) % 4 == 0
+        assert t.h % 4 == 0 and t.w % 4 == 0 and t.h <= tile and t.w <= tile
+        # Context around the core: the full margin, or the image edge (mirrored like the
+        # whole-image pass), less at most 3 pixels at the far end.
+        assert t.y0 - t.y >= margin and t.x0 - t.x >= margin
+        assert t.y1 == h or t.y + t.h - t.y1 >= margin
+        assert t.x1 == w or t.x + t.w - t.x1 >= margin
+        assert t.y + t.h - t.y1 >= margin - 3 and t.x + t.w - t.x1 >= margin - 3
+        assert (t.y0 % 4, t.x0 % 4) == (0, 0)
+    assert (hits == 1).all()
+
+
+def test_small_images_use_a_smaller_window_and_large_ones_the_tile():
+    assert {(t.h, t.w) for t in tiling.plan(10, 30, 512, 28)} == {(68, 88)}
+    tiles = tiling.plan(2000, 1500, 512, 28)
+    assert {(t.h, t.w) for t in tiles} == {(512, 512)}
+    assert len(tiles) == 5 * 4
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_mirror_index_matches_numpy_reflect(n):
+    a = np.arange(n)
+    pad = 3 * n + 5
+    expected = np.pad(a, pad, mode="reflect") if n > 1 else np.zeros(n + 2 * pad, int)
+    got = a[tiling.mirror_index(np.arange(-pad, n + pad), n)]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_extract_equals_reflect_padding():
+    img = np.random.default_rng(0).integers(0, 255, (9, 13, 3), dtype=np.uint8)
+    padded = np.pad(img, ((8, 8), (8, 8), (0, 0)), mode="reflect")
+    np.testing.assert_array_equal(tiling.extract(img, -8, -8, 25, 29), padded)
+    np.testing.assert_array_equal(tiling.extract(img, 2, 3, 4, 5), img[2:6, 3:8])
+
+
+def test_core_of_crops_result_and_code():
+    t = tiling.Tile(y=-8, x=-8, h=32, w=32, y0=0, y1=13, x0=0, x1=16)
+    result = np.arange(32 * 32).reshape(32, 32)
+    np.testing.assert_array_equal(tiling.core_of(result, t), result[8:21, 8:24])
+    assert tiling.core_of(result[::4, ::4], t, 4).shape == (4, 4)
+
+
+@pytest.mark.parametrize(("tile", "margin"), [(100, 30), (64, 32), (66, 16)])
+def test_bad_tile_settings_are_refused(tile, margin):
+    with pytest.raises(ValueError):
+        tiling.plan(100, 100, tile, margin)

@@ -1,0 +1,131 @@
+"""Training a tiny configuration on drawn images (never the shared data set)."""
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from carsr_gui import train as training
+from tests.conftest import drawn_image
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(6):
+        Image.fromarray(drawn_image(72 + 8 * i, 96, seed=i)).save(folder / f"{i}.png")
+    (folder / "tiny.png").write_bytes(b"")  # unreadable: reported and skipped
+    return folder
+
+
+def read_log(out):
+    with (out / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def config(folder, out, **kw):
+    base = dict(
+        data=folder,
+        val=folder,
+        out=out,
+        width=4,
+        steps=12,
+        steps_per_epoch=4,
+        batch=4,
+        patch=32,
+        lr=3e-3,
+        val_images=2,
+        precision="fp32",
+        seed=1,
+    )
+    return training.TrainConfig(**(base | kw))
+
+
+def test_degradation_is_the_apps_pipeline():
+    from carsr_gui import resample
+
+    hr = drawn_image(50, 70)
+    pair = training.degrade(hr)
+    assert pair.hr.shape == (48, 68, 3)
+    np.testing.assert_array_equal(pair.bicubic, resample.enlarge(resample.make_low_res(pair.hr)))
+
+
+def test_batches_are_seeded_aligned_and_in_range():
+    pairs = [training.degrade(drawn_image(64, 80, seed=s)) for s in range(3)]
+    a = next(training.sample_batches(pairs, 5, 32, seed=3))
+    b = next(training.sample_batches(pairs, 5, 32, seed=3))
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[0].shape == (5, 32, 32, 3) and a[0].dtype == np.float32
+    assert a[1].min() >= 0 and a[1].max() <= 1
+
+
+def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, tmp_path):
+    import keras
+
+    from carsr_gui.model import build_model
+
+    out = tmp_path / "run"
+    messages = []
+    weights = training.train(config(photo_folder, out, steps=8), log=messages.append)
+    assert any("tiny.png: empty file" in m for m in messages)
+    rows = read_log(out)
+    assert [int(r["step"]) for r in rows] == [4, 8]
+
+    # The trained weights do better than the initial ones on fresh patches.
+    pairs = training.load_pairs(training.image_paths(photo_folder), 32)
+    x, y = next(training.sample_batches(pairs, 16, 32, seed=99))
+    keras.utils.set_random_seed(1)
+    initial = build_model("carsr", width=4)
+    trained = build_model("carsr", width=4)
+    trained.load_weights(weights)
+
+    def l1(m):
+        return float(np.abs(m.predict(x, verbose=0) - y).mean())
+
+    assert l1(trained) < l1(initial)
+
+    # Resume: the run continues at epoch 3 and the checkpoint holds the same weights.
+    training.train(config(photo_folder, out, steps=12, resume=True), log=messages.append)
+    assert any("resumed" in m and "epoch 2" in m for m in messages)
+    rows = read_log(out)
+    assert [int(r["step"]) for r in rows] == [4, 8, 12]
+    assert json.loads((out / "state.json").read_text())["epoch"] == 3
+    ckpt = keras.models.load_model(out / "checkpoint.keras")
+    reloaded = build_model("carsr", width=4)
+    reloaded.load_weights(out / "model.weights.h5")
+    for a, b in zip(ckpt.get_weights(), reloaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(ckpt.optimizer.iterations) == 12
+
+
+def test_no_usable_photos_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no usable training images"):
+        training.train(config(tmp_path, tmp_path / "run"), log=lambda m: None)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(photo_folder, tmp_path):
+    script = textwrap.dedent(f"""
+        import carsr_gui.tf_setup
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from pathlib import Path
+        from carsr_gui import train as t
+        s = t.make_strategy("mirrored")
+        print("replicas", s.num_replicas_in_sync)
+        cfg = t.TrainConfig(data=Path({str(photo_folder)!r}), out=Path({str(tmp_path)!r}) / "m",
+                            width=4, steps=2, steps_per_epoch=2, batch=4, patch=32,
+                            precision="fp32", strategy="mirrored")
+        print("weights", t.train(cfg, log=print))
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "replicas 2" in done.stdout
+    assert (tmp_path / "m" / "model.weights.h5").is_file()
