@@ -87,7 +87,7 @@ def cmd_upscale(args) -> int:
     with tqdm(
         total=len(files), unit="image", disable=not show, file=sys.stderr, desc="carsr"
     ) as bar:
-        for src in files:
+        for index, src in enumerate(files, 1):
             tiles = tqdm(
                 unit="tile", leave=False, disable=not show, file=sys.stderr, desc=src.name[:30]
             )
@@ -131,6 +131,9 @@ def cmd_upscale(args) -> int:
             finally:
                 tiles.close()
             bar.update()
+            if failed and args.stop_on_error and index < len(files):
+                say(None, f"stopped at the first failure: {len(files) - index} not processed")
+                return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -213,6 +216,33 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    from carsr_gui import bench
+
+    report = bench.run(
+        args.size[0],
+        args.size[1],
+        args.device,
+        args.precision,
+        args.tile,
+        args.batch,
+        args.repeats,
+        args.quality_dir,
+    )
+    print(bench.to_json(report) if args.json else report.text())
+    return EXIT_OK
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH such as 1024x768, not {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
+    return w, h
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -254,6 +284,11 @@ def parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     up.add_argument("--verbose", "-v", action="store_true", help="a line per finished file")
+    up.add_argument(
+        "--stop-on-error",
+        action="store_true",
+        help="stop at the first file that fails (default: report it and go on)",
+    )
     engine_options(up)
     up.set_defaults(func=cmd_upscale)
 
@@ -265,6 +300,24 @@ def parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="versions, devices and the bundled model")
     info.set_defaults(func=cmd_info)
+
+    be = sub.add_parser("bench", help="measure speed, tile overhead, start-up and memory")
+    be.add_argument(
+        "--size", type=_size, default=(1024, 1024), help="input WxH (default 1024x1024)"
+    )
+    be.add_argument("--device", choices=devices.DEVICES, default="auto")
+    be.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
+    be.add_argument("--tile", type=_positive, default=None)
+    be.add_argument("--batch", type=_positive, default=1, help="tiles per model call")
+    be.add_argument("--repeats", type=_positive, default=2)
+    be.add_argument(
+        "--quality-dir",
+        type=Path,
+        default=None,
+        help="photos to measure the PSNR change against float32 on",
+    )
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(func=cmd_bench, margin=DEFAULT_MARGIN)
 
     tr = sub.add_parser("train", help="train the model on a folder of photos")
     tr.add_argument("--data", type=Path, required=True)

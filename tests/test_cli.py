@@ -154,3 +154,19 @@ def test_output_path_numbering(tmp_path):
         cli.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", True, protected).name
         == "p_x2-1.png"
     )
+
+
+def test_bench_runs_and_reports_every_figure(capsys):
+    assert cli.main(["bench", "--size", "32x24", "--repeats", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("baseline_fp32_mp_s", "engine_mp_s", "tile_overhead_pct", "peak_rss_mb"):
+        assert report[key] > 0 or key == "tile_overhead_pct"
+    assert set(report["startup"]) == {"import_tensorflow_s", "model_load_s", "first_result_s"}
+    assert "CPU" in report["device"]
+
+
+@pytest.mark.parametrize("size", ["12", "0x5", "axb"])
+def test_bench_size_must_be_w_by_h(size):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--size", size])
+    assert exc.value.code == 2
