@@ -265,9 +265,7 @@ def _weights_layout(path: Path) -> tuple[str, int]:
     except FileNotFoundError:
         raise WeightsError(f"{path}: model weights missing") from None
     except (OSError, KeyError) as exc:
-        raise WeightsError(
-            f"{path}: not a carsr weights file or damaged ({exc}); {FIX}"
-        ) from None
+        raise WeightsError(f"{path}: not a carsr weights file or damaged ({exc}); {FIX}") from None
 
 
 def _is_oom(exc: Exception) -> bool:
