@@ -229,3 +229,30 @@ def save_float32_weights(model, path: Path) -> None:
     tmp = path.with_name(path.name.removesuffix(".weights.h5") + ".tmp.weights.h5")
     model.save_weights(tmp)
     os.replace(tmp, path)
+
+
+def install_weights(src: Path, folder: Path, card: dict) -> dict:
+    """Copy trained weights into ``folder`` (the bundled ``model_weights``) with their model card.
+
+    ``card`` holds what is known of the training and its figures; the file name, variant, width
+    and sha256 are filled in here so that they always describe the file actually shipped.
+    """
+    import shutil
+
+    from carsr_gui.engine import _weights_layout
+    from carsr_gui.resources import CARD_NAME, sha256
+
+    dest = folder / "carsr_x2.weights.h5"
+    tmp = dest.with_name(".incoming.weights.h5")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+    variant, width = _weights_layout(dest)
+    card = {
+        **card,
+        "weights": dest.name,
+        "variant": variant,
+        "width": width,
+        "sha256": sha256(dest),
+    }
+    (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card

@@ -129,3 +129,15 @@ def test_mirrored_strategy_on_two_logical_cpus(photo_folder, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "replicas 2" in done.stdout
     assert (tmp_path / "m" / "model.weights.h5").is_file()
+
+
+def test_installed_weights_load_as_the_bundled_model(tmp_path, tiny_weights, monkeypatch):
+    from carsr_gui import resources
+    from carsr_gui.engine import Engine
+
+    card = training.install_weights(tiny_weights, tmp_path, {"summary": "tiny"})
+    assert (card["variant"], card["width"]) == ("carsr", 4)
+    monkeypatch.setattr(resources, "data_dir", lambda name: tmp_path)
+    path, loaded = resources.bundled_weights()
+    assert loaded == card and path == tmp_path / "carsr_x2.weights.h5"
+    assert Engine(tile=96).card["summary"] == "tiny"
