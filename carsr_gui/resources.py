@@ -18,7 +18,7 @@ def data_dir(name: str) -> Path:
     checkout = Path(__file__).resolve().parent.parent / name
     if checkout.is_dir():
         return checkout
-    return Path(str(importlib.resources.files(f"carsr_gui.{name}")))
+    return Path(str(importlib.resources.files("carsr_gui").joinpath(name)))
 
 
 def resource(name: str) -> Path:
