@@ -93,6 +93,13 @@ class Engine:
             model = self._load(weights, variant)
         self._keras_model = model
         self._build_function()
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """Trace the model now, on a tiny input: the first image's time is then the model's own,
+        and tracing happens where the engine is built. (Tracing it for the first time inside a
+        job on a Qt worker thread crashed TensorFlow's graph builder in the window's tests.)"""
+        self._infer(np.zeros((1, 8, 8, 3), np.uint8))
 
     def _load(self, weights: Path | None, variant: str | None):
         from carsr_gui.model import build_model
@@ -235,6 +242,7 @@ class Engine:
                 clone.set_weights(self._keras_model.get_weights())
             self._keras_model = clone
             self._build_function()
+            self.warm_up()
             return self.tile, "out of GPU memory even at small tiles: continuing on the CPU"
         raise MemoryError(f"out of memory even with tile {tile}")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from carsr_gui import image_io, metrics, resample
-from carsr_gui.model import MULTIPLE
+from carsr_gui.tiling import ALIGN as MULTIPLE
 
 
 @dataclass

@@ -1,0 +1,29 @@
+"""NumPy pixels to Qt images. QImage may be built in any thread; QPixmap only in the GUI thread."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QImage, QPixmap
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    """An HxWx3 uint8 array (or HxW grey) as a QImage that owns a copy of the pixels."""
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    return image.copy()  # detach from the NumPy buffer
+
+
+def to_pixmap(rgb: np.ndarray) -> QPixmap:
+    return QPixmap.fromImage(to_qimage(rgb))
+
+
+def thumbnail(rgb: np.ndarray, size: int = 96) -> np.ndarray:
+    """A small copy (longest side ``size``) for the queue, made with Pillow off the GUI thread."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(rgb))
+    img.thumbnail((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(img)

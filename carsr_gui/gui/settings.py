@@ -1,0 +1,139 @@
+"""The window's settings: one small wrapper over QSettings with every default in one place
+(after Picard's ``picard/config.py``). Tests point it at a temporary ini file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from carsr_gui import image_io
+
+ORGANIZATION = "carsr"
+APPLICATION = "carsr"
+MAX_RECENT = 10
+DEVICES = ("auto", "cpu", "gpu")  # as carsr_gui.devices.DEVICES, without importing the engine
+TILES = (256, 512, 1024)
+LAYOUTS = ("panels", "split")
+FEATURE_MODES = ("mean", "pca", "channel")
+BEFORE_SIDES = ("bicubic", "input")
+
+#: Every setting and its default; the type of the default is the type read back.
+DEFAULTS: dict[str, Any] = {
+    "window/geometry": QByteArray(),
+    "window/state": QByteArray(),
+    "window/splitter": QByteArray(),
+    "paths/open_dir": "",
+    "paths/save_dir": "",
+    "paths/recent": [],
+    "process/scale": 2,
+    "process/device": "auto",
+    "process/tile": 512,
+    "process/evaluate": False,
+    "save/format": "png",
+    "save/quality": 95,
+    "view/layout": "panels",
+    "view/feature_mode": "mean",
+    "view/feature_channel": 0,
+    "view/before": "bicubic",
+}
+
+#: Values outside these choices (a hand-edited file, an older version) fall back to the default.
+CHOICES: dict[str, tuple] = {
+    "process/scale": (2, 4),
+    "process/device": DEVICES,
+    "process/tile": TILES,
+    "save/format": tuple(image_io.FORMATS),
+    "view/layout": LAYOUTS,
+    "view/feature_mode": FEATURE_MODES,
+    "view/before": BEFORE_SIDES,
+}
+RANGES: dict[str, tuple[int, int]] = {"save/quality": (1, 100), "view/feature_channel": (0, 4095)}
+
+
+class Settings:
+    """``settings["process/scale"]`` reads a typed, validated value; assignment writes it."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        """``path``: an ini file (tests, the headless mode); default: the user's settings."""
+        if path is None:
+            self._q = QSettings(ORGANIZATION, APPLICATION)
+        else:
+            self._q = QSettings(str(path), QSettings.Format.IniFormat)
+
+    @property
+    def location(self) -> str:
+        return self._q.fileName()
+
+    def __getitem__(self, key: str) -> Any:
+        default = DEFAULTS[key]
+        raw = self._q.value(key)
+        if raw is None:
+            return _copy(default)
+        try:
+            value = _convert(raw, default)
+        except (TypeError, ValueError):
+            return _copy(default)
+        if key in CHOICES and value not in CHOICES[key]:
+            return _copy(default)
+        if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
+            return _copy(default)
+        return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        if isinstance(DEFAULTS[key], list):
+            value = [str(v) for v in value]
+        self._q.setValue(key, value)
+
+    def reset(self, key: str) -> None:
+        self._q.remove(key)
+
+    def sync(self) -> None:
+        self._q.sync()
+
+    def recent(self) -> list[Path]:
+        return [Path(p) for p in self["paths/recent"]]
+
+    def add_recent(self, path: Path) -> None:
+        entries = [str(path)] + [p for p in self["paths/recent"] if p != str(path)]
+        self["paths/recent"] = entries[:MAX_RECENT]
+
+    def remove_recent(self, path: Path) -> None:
+        self["paths/recent"] = [p for p in self["paths/recent"] if p != str(path)]
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, QByteArray):
+        return QByteArray(value)
+    return value
+
+
+def _convert(raw: Any, default: Any) -> Any:
+    """QSettings' ini backend gives strings back for numbers and booleans, and a string for a
+    one-item list: bring each back to the type of its default."""
+    if isinstance(default, bool):
+        if isinstance(raw, str):
+            if raw.lower() in ("true", "1"):
+                return True
+            if raw.lower() in ("false", "0"):
+                return False
+            raise ValueError(raw)
+        return bool(raw)
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, list):
+        if isinstance(raw, str):
+            return [raw] if raw else []
+        return [str(v) for v in raw]
+    if isinstance(default, QByteArray):
+        if isinstance(raw, QByteArray):
+            return raw
+        if isinstance(raw, bytes):
+            return QByteArray(raw)
+        raise TypeError(type(raw))
+    return str(raw)

@@ -1,0 +1,281 @@
+"""The inference worker: one QObject in one QThread that owns the engine (after superqt's
+``_qthreading.py`` and Picard's ``util/thread.py``).
+
+The window sends it one :class:`Job` at a time; it answers with signals that Qt queues to the
+GUI thread: ``started``, ``loaded`` (thumbnail and size), ``progress`` (tiles), then ``result``,
+``failed`` (a one-line reason; unexpected errors are logged with their traceback) or ``cancelled``,
+and always ``finished``. Cancelling sets the job's :class:`~carsr_gui.engine.CancelToken`, which the
+engine checks between tiles; it is safe from any thread.
+
+``carsr_gui.engine`` (and with it TensorFlow) is imported here only inside the worker thread, so the
+window shows before TensorFlow has loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from carsr_gui import image_io
+from carsr_gui.gui.imaging import thumbnail
+
+log = logging.getLogger(__name__)
+
+WORKER_STACK_BYTES = 256 << 20
+
+#: Builds the engine; called once, in the worker thread.
+EngineFactory = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    path: Path
+    scale: int = 2
+    evaluate: bool = False
+    max_pixels: int = image_io.DEFAULT_MAX_PIXELS
+
+
+@dataclass
+class Outcome:
+    """What a finished job shows: the photo as loaded, what the model enlarged, the result."""
+
+    job: Job
+    photo: image_io.Photo
+    input: np.ndarray  # the low-res image enlarged: the photo, or its 2x shrink in evaluation
+    result: Any  # carsr_gui.engine.Result
+    truth: np.ndarray | None = None  # evaluation: the photo cropped to a multiple of 4
+    scores: Any = None  # evaluation: carsr_gui.evaluate.Scores
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    weights: Path | None = None
+    device: str = "auto"
+    tile: int = 512
+
+
+def engine_factory(options: EngineOptions) -> EngineFactory:
+    """The factory the window uses: the bundled (or given) weights on the chosen device."""
+
+    def build():
+        from carsr_gui.engine import Engine
+
+        return Engine(options.weights, device=options.device, tile=options.tile)
+
+    return build
+
+
+class Worker(QObject):
+    engine_loading = Signal()
+    engine_ready = Signal(str)  # the engine's description: device and precision
+    engine_failed = Signal(str)
+    started = Signal(int)
+    loaded = Signal(int, object, int, int)  # job id, thumbnail (RGB array), width, height
+    progress = Signal(int, int, int)  # job id, tiles done, tiles in all
+    result = Signal(int, object)  # job id, Outcome
+    failed = Signal(int, str)  # job id, reason
+    cancelled = Signal(int)
+    finished = Signal(int)
+
+    def __init__(self, factory: EngineFactory) -> None:
+        super().__init__()
+        self._factory = factory
+        self._engine = None
+        self._engine_error: str | None = None
+        self._lock = threading.Lock()
+        self._tokens: dict[int, Any] = {}
+        self._cancelled: set[int] = set()
+
+    # -- called from the GUI thread ----------------------------------------------------------
+
+    def cancel(self, job_id: int) -> None:
+        """Stop ``job_id`` at the next tile, or before it starts. Safe from any thread."""
+        with self._lock:
+            self._cancelled.add(job_id)
+            token = self._tokens.get(job_id)
+        if token is not None:
+            token.cancel()
+
+    # -- slots, run in the worker thread ------------------------------------------------------
+
+    @Slot(object)
+    def set_factory(self, factory: EngineFactory) -> None:
+        """Use another engine (device or tile changed); it is built before the next job."""
+        self._factory = factory
+        self._engine = None
+        self._engine_error = None
+        self.load_engine()
+
+    @Slot()
+    def load_engine(self) -> None:
+        if self._engine is not None or self._engine_error is not None:
+            return
+        self.engine_loading.emit()
+        try:
+            self._engine = self._factory()  # the Engine traces its model as it is built
+        except Exception as exc:  # WeightsError, no GPU, a bad tile, a broken TensorFlow
+            log.exception("cannot load the model")
+            self._engine_error = str(exc) or type(exc).__name__
+            self.engine_failed.emit(self._engine_error)
+            return
+        self.engine_ready.emit(self._engine.description)
+
+    @Slot(object)
+    def run(self, job: Job) -> None:
+        from carsr_gui.engine import Cancelled, CancelToken
+
+        token = CancelToken()
+        with self._lock:
+            self._tokens[job.id] = token
+            if job.id in self._cancelled:
+                self._cancelled.discard(job.id)
+                token.cancel()
+        self.started.emit(job.id)
+        try:
+            if token.cancelled:
+                raise Cancelled
+            outcome = self._process(job, token)
+        except Cancelled:
+            self.cancelled.emit(job.id)
+        except image_io.ImageError as exc:
+            log.warning("%s", exc)
+            self.failed.emit(job.id, exc.reason)
+        except (MemoryError, ValueError, RuntimeError) as exc:
+            log.warning("%s: %s", job.path, exc, exc_info=True)
+            self.failed.emit(job.id, str(exc) or type(exc).__name__)
+        except Exception as exc:
+            log.exception("%s: unexpected error", job.path)
+            self.failed.emit(job.id, f"unexpected error ({type(exc).__name__}: {exc}); see the log")
+        else:
+            self.result.emit(job.id, outcome)
+        finally:
+            with self._lock:
+                self._tokens.pop(job.id, None)
+                self._cancelled.discard(job.id)
+            self.finished.emit(job.id)
+
+    def _process(self, job: Job, token) -> Outcome:
+        photo = image_io.load(job.path, max_pixels=job.max_pixels)
+        w, h = photo.size
+        self.loaded.emit(job.id, thumbnail(photo.rgb), w, h)
+        token.raise_if_cancelled()
+        self.load_engine()
+        if self._engine is None:
+            raise RuntimeError(f"the model could not be loaded: {self._engine_error}")
+
+        def progress(done: int, total: int) -> None:
+            self.progress.emit(job.id, done, total)
+
+        start = time.perf_counter()
+        if job.evaluate:
+            from carsr_gui import evaluate
+
+            truth, low = evaluate.ground_truth(photo.rgb)
+            if min(low.shape[:2]) < 1:
+                raise image_io.ImageError(job.path, "too small to evaluate (under 4 pixels)")
+            result = self._engine.upscale(low, 2, progress, token)
+            scores = evaluate.score(job.path.name, truth, result.bicubic, result.output)
+            outcome = Outcome(job, photo, low, result, truth, scores, list(photo.notes))
+        else:
+            result = self._engine.upscale_photo(photo, job.scale, progress, token)
+            outcome = Outcome(job, photo, photo.rgb, result, notes=list(result.notes))
+        log.info(
+            "%s: %.2f s (%.2f s in all)", job.path, result.seconds, time.perf_counter() - start
+        )
+        return outcome
+
+
+class WorkerThread(QObject):
+    """The QThread and its worker: start, submit, cancel, and stop (cancel, quit, wait).
+
+    It repeats the worker's signals as its own. This object lives in the GUI thread, so they reach
+    any receiver there, a plain function included, in the GUI thread (a function connected to the
+    worker itself would run in the worker thread).
+    """
+
+    engine_loading = Signal()
+    engine_ready = Signal(str)
+    engine_failed = Signal(str)
+    started = Signal(int)
+    loaded = Signal(int, object, int, int)
+    progress = Signal(int, int, int)
+    result = Signal(int, object)
+    failed = Signal(int, str)
+    cancelled = Signal(int)
+    finished = Signal(int)
+
+    _submit = Signal(object)
+    _configure = Signal(object)
+
+    def __init__(self, factory: EngineFactory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("carsr-inference")
+        # TensorFlow's first trace of the model crashed here (segmentation fault in graph
+        # building) when it ran during a job with a full-size photo on the default 8 MB thread
+        # stack; Engine.warm_up() traces before any job, and a large stack is a cheap second
+        # guard (the pages are reserved, not used).
+        self.thread.setStackSize(WORKER_STACK_BYTES)
+        self.worker = Worker(factory)
+        self.worker.moveToThread(self.thread)
+        self._submit.connect(self.worker.run)
+        self._configure.connect(self.worker.set_factory)
+        self.thread.started.connect(self.worker.load_engine)
+        for name in (
+            "engine_loading",
+            "engine_ready",
+            "engine_failed",
+            "started",
+            "loaded",
+            "progress",
+            "result",
+            "failed",
+            "cancelled",
+            "finished",
+        ):
+            getattr(self.worker, name).connect(getattr(self, name))
+        self._current: int | None = None
+        self.started.connect(self._on_started)
+        self.finished.connect(self._on_finished)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, job: Job) -> None:
+        self._submit.emit(job)
+
+    def configure(self, factory: EngineFactory) -> None:
+        self._configure.emit(factory)
+
+    def cancel(self, job_id: int) -> None:
+        self.worker.cancel(job_id)
+
+    def stop(self) -> None:
+        """Cancel what runs, end the thread's event loop and wait for it (at most one tile)."""
+        if self._current is not None:
+            self.worker.cancel(self._current)
+        if self.thread.isRunning():
+            self.thread.quit()
+            self.thread.wait()
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()
+
+    @Slot(int)
+    def _on_started(self, job_id: int) -> None:
+        self._current = job_id
+
+    @Slot(int)
+    def _on_finished(self, job_id: int) -> None:
+        if self._current == job_id:
+            self._current = None

@@ -1,0 +1,396 @@
+"""The window: drag and drop, the queue, cancel and close during a job, saving, evaluation mode."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from carsr_gui import image_io
+from carsr_gui.gui import messages
+from carsr_gui.gui.queue_view import State
+from carsr_gui.image_io import ImageError
+from tests.conftest import drawn_image
+from tests.gui.conftest import read, write_image
+
+TIMEOUT = 60_000
+
+
+def drag_and_drop(window, urls: list[QUrl]) -> tuple[bool, bool]:
+    """Send a real drag-enter and drop with ``urls``; whether each was accepted."""
+    mime = QMimeData()
+    mime.setUrls(urls)
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(
+        QPointF(50, 50), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(window, enter)
+    drop = QDropEvent(
+        QPointF(50, 50), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(window, drop)
+    return enter.isAccepted(), drop.isAccepted()
+
+
+def run_batch(qtbot, window, paths) -> list[int]:
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        ids = window.open_paths(paths)
+    return ids
+
+
+def test_window_module_does_not_import_tensorflow():
+    """The window must show before TensorFlow loads: only the worker thread imports it."""
+    code = (
+        "import sys, carsr_gui.gui.app, carsr_gui.gui.main_window; "
+        "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_dropping_files_and_a_folder_queues_every_image(qtbot, make_window, tmp_path):
+    window = make_window()
+    a = write_image(tmp_path / "a.png", seed=1)
+    folder = tmp_path / "more"
+    b = write_image(folder / "b.jpg", seed=2)
+    c = write_image(folder / "c.png", seed=3)
+    (folder / "notes.txt").write_text("not an image")
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        accepted = drag_and_drop(
+            window, [QUrl.fromLocalFile(str(a)), QUrl.fromLocalFile(str(folder))]
+        )
+    assert accepted == (True, True)
+    ids = window.queue.job_ids()
+    assert [window.entry(i).job.path for i in ids] == [a, b, c]
+    assert all(window.queue.state(i) is State.DONE for i in ids)
+    assert "48×40" in window.queue.row_text(ids[0])
+    assert re.search(r"done in \d+\.\d s", window.queue.row_text(ids[0]))
+
+
+def test_a_drag_without_local_files_is_refused(make_window):
+    window = make_window()
+    accepted = drag_and_drop(window, [QUrl("https://example.com/car.png")])
+    assert accepted == (False, False)
+    assert window.queue.count() == 0
+
+
+def test_a_failed_file_becomes_a_failed_row_and_the_batch_goes_on(qtbot, make_window, tmp_path):
+    window = make_window()
+    good1 = write_image(tmp_path / "1.png", seed=1)
+    bad = tmp_path / "2.png"
+    bad.write_bytes(b"\x89PNG not really")
+    good2 = write_image(tmp_path / "3.png", seed=3)
+    ids = run_batch(qtbot, window, [good1, bad, good2])
+    states = [window.queue.state(i) for i in ids]
+    assert states == [State.DONE, State.FAILED, State.DONE]
+    with pytest.raises(ImageError) as reason:
+        image_io.load(bad)
+    assert window.queue.detail(ids[1]) == reason.value.reason != ""
+    assert "failed:" in window.queue.row_text(ids[1])
+    assert window.failed_count == 1 and window.done_count == 2
+    assert "1 failed" in window.statusBar().currentMessage()
+
+
+def test_the_event_loop_runs_during_a_job(qtbot, make_window, gated, tmp_path):
+    window = make_window(lambda: gated)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
+    (job,) = window.open_paths([write_image(tmp_path / "car.png")])
+    qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)
+    seen = len(ticks)
+    qtbot.waitUntil(lambda: len(ticks) >= seen + 5, timeout=5000)  # the worker is still held
+    assert window.queue.state(job) is State.RUNNING
+    assert window.cancel_button.isVisibleTo(window)
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        gated.gate.set()
+    timer.stop()
+    assert window.queue.state(job) is State.DONE
+
+
+def test_cancel_stops_the_image_and_the_rest_of_the_batch(qtbot, make_window, gated, tmp_path):
+    window = make_window(lambda: gated)
+    ids = window.open_paths([write_image(tmp_path / f"{n}.png", seed=n) for n in range(3)])
+    qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    assert [window.queue.state(i) for i in ids] == [State.CANCELLED] * 3
+    assert window.entry(ids[0]).outcome is None
+
+
+def test_closing_during_a_job_cancels_and_waits_for_the_thread(qtbot, make_window, gated, tmp_path):
+    window = make_window(lambda: gated)
+    src = write_image(tmp_path / "in" / "car.png")
+    before = sorted(tmp_path.rglob("*"))
+    window.open_paths([src])
+    qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)
+    assert window.worker_thread.is_running()
+    window.close()  # not released by the test: the cancel must free the worker
+    assert not window.worker_thread.is_running()
+    settings_file = Path(window.settings.location)
+    after = [p for p in sorted(tmp_path.rglob("*")) if settings_file not in (p, *p.parents)]
+    assert [p for p in after if p not in before and p != settings_file.parent] == []
+
+
+def test_save_uses_the_default_name_and_never_overwrites(qtbot, make_window, tmp_path, monkeypatch):
+    window = make_window()
+    src = write_image(tmp_path / "car.png", 40, 48)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    run_batch(qtbot, window, [src])
+    offered = []
+
+    def accept_default(parent, default, name_filter):
+        offered.append(default)
+        return default
+
+    monkeypatch.setattr(messages, "ask_save_file", accept_default)
+    first = window.save_current()
+    second = window.save_current()
+    assert first == tmp_path / "car_x2.png"
+    assert second == tmp_path / "car_x2-1.png"  # the name is taken: numbered, not replaced
+    assert offered == [first, second]
+    output = window.entry(window.queue.current_job()).outcome.result.output
+    assert np.array_equal(read(first), output)
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == digest
+
+    window.settings["save/format"] = "jpg"
+    window.settings["save/quality"] = 90
+    third = window.save_current()
+    assert third == tmp_path / "car_x2.jpg"
+    with Image.open(third) as img:
+        assert img.format == "JPEG" and img.size == (96, 80)
+
+    monkeypatch.setattr(messages, "ask_save_file", lambda parent, default, f: src)
+    assert window.save_current() is None  # the input itself is refused
+    assert hashlib.sha256(src.read_bytes()).hexdigest() == digest
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_save_all_writes_every_result_numbering_taken_names(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    window = make_window()
+    a = write_image(tmp_path / "in" / "a.png", seed=1)
+    b = write_image(tmp_path / "in" / "b.png", seed=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_x2.webp").write_bytes(b"someone else's file")
+    run_batch(qtbot, window, [a, b])
+    window.settings["save/format"] = "webp"
+    monkeypatch.setattr(messages, "ask_folder", lambda parent, caption, folder: out)
+    saved = window.save_all()
+    assert saved == [out / "a_x2-1.webp", out / "b_x2.webp"]
+    assert (out / "a_x2.webp").read_bytes() == b"someone else's file"
+    with Image.open(saved[1]) as img:
+        assert img.format == "WEBP" and img.size == (96, 80)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    a = a[2:-2, 2:-2].astype(np.float64)
+    b = b[2:-2, 2:-2].astype(np.float64)
+    return float(10 * np.log10(255.0**2 / np.mean((a - b) ** 2)))
+
+
+def _ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Wang et al. (2004) per channel with an 11x11 Gaussian (sigma 1.5), written out in NumPy."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    t = np.arange(11) - 5.0
+    g = np.exp(-(t**2) / 4.5)
+    kernel = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    values = []
+    for ch in range(3):
+        x = a[2:-2, 2:-2, ch].astype(np.float64)
+        y = b[2:-2, 2:-2, ch].astype(np.float64)
+
+        def blur(z):
+            return np.einsum("ijkl,kl->ij", sliding_window_view(z, (11, 11)), kernel)
+
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+        values.append(s.mean())
+    return float(np.mean(values))
+
+
+def _figures(panel) -> tuple[float, float]:
+    match = re.search(r"PSNR (\d+\.\d+) dB · SSIM (\d\.\d+)", panel.figures.text())
+    assert match, panel.figures.text()
+    return float(match[1]), float(match[2])
+
+
+def test_evaluation_mode_shows_the_ground_truth_and_measures_both_enlargements(
+    qtbot, make_window, tmp_path
+):
+    window = make_window()
+    window.set_evaluation(True)
+    rgb = drawn_image(66, 75, seed=4)  # cropped to 64 x 72 (multiples of 4)
+    src = tmp_path / "truth.png"
+    Image.fromarray(rgb).save(src)
+    (job,) = run_batch(qtbot, window, [src])
+    outcome = window.entry(job).outcome
+    panels = window.compare.panels
+
+    truth = rgb[:64, :72]
+    low = np.asarray(Image.fromarray(truth).resize((36, 32), Image.Resampling.BICUBIC))
+    bicubic = np.asarray(Image.fromarray(low).resize((72, 64), Image.Resampling.BICUBIC))
+    output = outcome.result.output
+    assert panels["truth"].isVisibleTo(window) and np.array_equal(panels["truth"].image, truth)
+    assert np.array_equal(panels["input"].image, low)
+    assert np.array_equal(panels["bicubic"].image, bicubic)
+    assert np.array_equal(panels["output"].image, output)
+    assert "36×32" in panels["input"].figures.text()
+    assert "72×64" in panels["truth"].figures.text()
+
+    bic_psnr, bic_ssim = _figures(panels["bicubic"])
+    out_psnr, out_ssim = _figures(panels["output"])
+    assert bic_psnr == pytest.approx(_psnr(bicubic, truth), abs=0.006)
+    assert bic_ssim == pytest.approx(_ssim(bicubic, truth), abs=6e-5)
+    assert out_psnr == pytest.approx(_psnr(output, truth), abs=0.006)
+    assert out_ssim == pytest.approx(_ssim(output, truth), abs=6e-5)
+
+
+def test_panels_show_every_stage_with_its_size(qtbot, make_window, tmp_path):
+    window = make_window()
+    run_batch(qtbot, window, [write_image(tmp_path / "car.png", 40, 48)])
+    p = window.compare.panels
+    assert not p["truth"].isVisibleTo(window)
+    assert p["input"].figures.text() == "48×40"
+    assert p["bicubic"].figures.text() == "96×80" and p["bicubic"].title.text() == "Bicubic ×2"
+    assert p["output"].figures.text() == "96×80"
+    assert p["features"].figures.text().startswith("16 ch · 24×20")  # the tiny model's code
+    assert p["features"].image.shape[:2] == (20, 24)
+    assert window.device_label.text().startswith("CPU")
+    assert re.fullmatch(r"\d+\.\d\d s", window.time_label.text())
+
+
+def test_feature_map_selector_draws_the_chosen_channel(qtbot, make_window, tmp_path):
+    from carsr_gui import feature_map
+
+    window = make_window()
+    (job,) = run_batch(qtbot, window, [write_image(tmp_path / "car.png")])
+    fm = window.entry(job).outcome.result.features
+    controls = window.features
+    assert not controls.channel_box.isEnabled()
+    controls.set_choice("channel", 3)
+    assert controls.channel_box.isEnabled() and controls.channel_box.maximum() == 15
+    shown = window.compare.panels["features"].image
+    assert np.array_equal(shown, feature_map.render(fm, "channel", 3))
+    stats = fm.stats
+    assert f"mean {stats.mean[3]:.3g}" in controls.stats_label.text()
+    assert f"max {stats.max[3]:.3g}" in controls.stats_label.text()
+    controls.set_choice("pca", 0)
+    assert np.array_equal(window.compare.panels["features"].image, feature_map.render(fm, "pca"))
+    assert window.settings["view/feature_mode"] == "pca"
+
+
+def test_zoom_and_pan_are_synchronised_with_nearest_neighbour_above_100(
+    qtbot, make_window, tmp_path
+):
+    window = make_window()
+    run_batch(qtbot, window, [write_image(tmp_path / "car.png", 40, 48)])
+    views = [p.view for p in window.compare.panels.values() if p.isVisibleTo(window)]
+    window.zoom_actions[200].trigger()
+    assert {round(v.zoom, 6) for v in views} == {2.0}
+    assert window.zoom_label.text() == "zoom 200%"
+    fast = Qt.TransformationMode.FastTransformation
+    assert all(item.transformationMode() == fast for v in views for item, _ in v._items)
+
+    window.zoom_actions[100].trigger()
+    input_view = window.compare.panels["input"].view
+    output_view = window.compare.panels["output"].view
+    assert input_view._items[0][0].transformationMode() == fast  # 1 input pixel = 2 screen pixels
+    assert (
+        output_view._items[0][0].transformationMode() == Qt.TransformationMode.SmoothTransformation
+    )
+
+    output_view.zoom_by(3.0)  # what the wheel does, at the cursor
+    assert all(v.zoom == pytest.approx(3.0) for v in views)
+    output_view.horizontalScrollBar().setValue(output_view.horizontalScrollBar().value() + 20)
+    centre = output_view.center()
+    for v in views:
+        assert v.center().x() == pytest.approx(centre.x(), abs=1.0)
+        assert v.center().y() == pytest.approx(centre.y(), abs=1.0)
+
+    window.fit_action.trigger()
+    assert window.sync.fitted and all(v.zoom == pytest.approx(views[0].zoom) for v in views)
+
+
+def test_split_view_line_follows_the_mouse(qtbot, make_window, tmp_path):
+    window = make_window()
+    run_batch(qtbot, window, [write_image(tmp_path / "car.png", 40, 48)])
+    window.split_action.trigger()
+    assert window.stack.currentWidget() is window.split
+    canvas = window.split.canvas
+    qtbot.waitUntil(lambda: canvas.viewport().width() > 100)
+    window.sync.fit()
+    assert canvas.fraction == 0.5
+    start = QPoint(round(canvas.line_x()), canvas.viewport().height() // 2)
+    target = QPoint(round(canvas.mapFromScene(QPointF(24, 40)).x()), start.y())  # a quarter
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas.viewport(), target)
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=target)
+    assert canvas.fraction == pytest.approx(0.25, abs=0.03)
+    assert canvas.labels == ("Bicubic", "Autoencoder")
+    window.split.set_before("input")
+    assert canvas.labels[0] == "Low-res input" and canvas.before.scale() == 2.0
+    assert window.settings["view/before"] == "input"
+
+
+def test_recent_files_are_listed_and_missing_ones_dropped(qtbot, make_window, tmp_path):
+    window = make_window()
+    src = write_image(tmp_path / "car.png")
+    run_batch(qtbot, window, [src])
+    assert window.settings.recent()[0] == src
+    window.recent_menu.aboutToShow.emit()
+    labels = [a.text() for a in window.recent_menu.actions()]
+    assert labels[0] == "&1 car.png"
+    gone = tmp_path / "gone.png"
+    window.settings.add_recent(gone)
+    window.open_recent(gone)
+    assert gone not in window.settings.recent()
+
+
+def test_open_sample_queues_the_shipped_photo(qtbot, make_window, tmp_path, monkeypatch):
+    import carsr_gui.resources
+
+    sample = write_image(tmp_path / "sample_car.png")
+    monkeypatch.setattr(carsr_gui.resources, "resource", lambda name: tmp_path / name)
+    window = make_window()
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        window.sample_action.trigger()
+    assert window.entry(window.queue.job_ids()[0]).job.path == sample
+    monkeypatch.setattr(carsr_gui.resources, "resource", lambda name: tmp_path / "missing" / name)
+    window.sample_action.trigger()  # a missing sample is reported, not a crash
+    assert window.queue.count() == 1
+
+
+def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings):
+    first = make_window()
+    first.resize(760, 540)
+    size = (first.width(), first.height())
+    assert size != (1400, 900)  # not the default
+    first.splitter.setSizes([260, 500])
+    queue_width = first.splitter.sizes()[0]
+    first.split_action.setChecked(True)
+    first.eval_action.setChecked(True)
+    first.features.set_choice("channel", 5)
+    first.close()
+
+    second = make_window(settings_=settings)
+    assert (second.width(), second.height()) == size
+    assert second.splitter.sizes()[0] == queue_width
+    assert second.split_action.isChecked() and second.stack.currentWidget() is second.split
+    assert second.eval_action.isChecked()
+    assert (second.features.mode, second.features.channel) == ("channel", 5)
