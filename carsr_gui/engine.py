@@ -193,7 +193,7 @@ class Engine:
         tile = self.tile
         while True:
             try:
-                out, features = self._scale(rgb, scale, tile, progress, cancel)
+                out, features, bicubic = self._scale(rgb, scale, tile, progress, cancel)
                 break
             except Exception as exc:
                 if not _is_oom(exc):
@@ -201,12 +201,16 @@ class Engine:
                 tile, reason = self._recover_from_oom(tile)
                 notes.append(reason)
                 log.warning(reason)
-        bicubic = resample.enlarge(rgb, scale)
         return Result(
             out, bicubic, features, self.description, time.perf_counter() - start, notes=notes
         )
 
-    def _scale(self, rgb, scale, tile, progress, cancel) -> tuple[np.ndarray, FeatureMap]:
+    def _scale(
+        self, rgb, scale, tile, progress, cancel
+    ) -> tuple[np.ndarray, FeatureMap, np.ndarray]:
+        """The passes, and the bicubic enlargement of ``rgb`` by ``scale`` for comparison (at 2x
+        that is the first pass's input, kept rather than computed twice: a large photo's peak
+        memory is set here)."""
         h, w = rgb.shape[:2]
         sizes = [(2 * h, 2 * w)] + ([(4 * h, 4 * w)] if scale == 4 else [])
         total = sum(len(tiling.plan(a, b, tile, self.margin)) for a, b in sizes)
@@ -221,9 +225,13 @@ class Engine:
         if progress is not None:
             progress(0, total)
         image = rgb
-        for _ in sizes:
-            image, features = self._pass(resample.enlarge(image), tile, step, cancel)
-        return image, features
+        for i, _ in enumerate(sizes):
+            model_input = resample.enlarge(image)
+            if i == 0:
+                bicubic = model_input if scale == 2 else resample.enlarge(rgb, scale)
+            image, features = self._pass(model_input, tile, step, cancel)
+            del model_input
+        return image, features, bicubic
 
     def _recover_from_oom(self, tile: int) -> tuple[int, str]:
         """Halve the tile after an out-of-memory error; below the smallest useful tile, use the CPU."""

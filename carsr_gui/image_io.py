@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 # carsr checks the declared size itself (``max_pixels``) before decoding, with a limit the user can
 # raise; Pillow's own check would raise a different error, or warn, at a fixed limit.
@@ -34,8 +38,44 @@ INPUT_SUFFIXES = frozenset(
         ".pnm",
         ".tga",
         ".jfif",
+        ".avif",
+        ".jp2",
+        ".j2k",
+        ".qoi",
+        ".dib",
+        ".mpo",
     }
 )
+#: What Pillow may decode for carsr. Others it recognises (EPS, PDF, PSD, ICO...) are refused by
+#: name: some need external programs, and none is a photo format.
+INPUT_FORMATS = frozenset(
+    {
+        "PNG",
+        "JPEG",
+        "MPO",
+        "WEBP",
+        "TIFF",
+        "BMP",
+        "DIB",
+        "GIF",
+        "PPM",
+        "TGA",
+        "AVIF",
+        "JPEG2000",
+        "QOI",
+    }
+)
+#: Leading bytes of the formats above, to tell a damaged image from something that is no image.
+_MAGIC = {
+    b"\x89PNG": "PNG",
+    b"\xff\xd8": "JPEG",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+    b"BM": "BMP",
+}
+#: Largest width or height each output format can hold (PNG and TIFF: beyond any photo).
+_MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
 #: Output formats: name -> (Pillow format, file suffix).
 FORMATS = {
     "png": ("PNG", ".png"),
@@ -47,8 +87,46 @@ _UMASK = os.umask(0o22)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
 _ORIENTATION = 0x0112
-_EXIF_IFD = 0x8769
+_EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
 _PIXEL_X, _PIXEL_Y = 0xA002, 0xA003
+_MAKER_NOTE, _USER_COMMENT = 0x927C, 0x9286
+_JPEG_MAX_EXIF = 65533 - 6  # a marker's payload, less the Exif header
+#: First-IFD EXIF tags that describe the photo, not the layout of the file it came from (a TIFF's
+#: first IFD also holds its strips, sizes and sample formats, which must not reach another file).
+_DESCRIPTIVE_TAGS = frozenset(
+    {
+        0x010D,  # DocumentName
+        0x010E,  # ImageDescription
+        0x010F,  # Make
+        0x0110,  # Model
+        _ORIENTATION,
+        0x011A,  # XResolution
+        0x011B,  # YResolution
+        0x0128,  # ResolutionUnit
+        0x0131,  # Software
+        0x0132,  # DateTime
+        0x013B,  # Artist
+        0x013C,  # HostComputer
+        0x8298,  # Copyright
+        0x9C9B,  # XPTitle
+        0x9C9C,  # XPComment
+        0x9C9D,  # XPAuthor
+        0x9C9E,  # XPKeywords
+        0x9C9F,  # XPSubject
+        _EXIF_IFD,
+        _GPS_IFD,
+    }
+)
+#: EXIF orientation -> how to turn the stored pixels upright (numpy, rows first).
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 class ImageError(Exception):
@@ -79,22 +157,40 @@ class Photo:
 
 
 def load(path: os.PathLike | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
-    """Decode ``path`` upright into a :class:`Photo`; raise :class:`ImageError` with the reason."""
+    """Decode ``path`` upright into a :class:`Photo`; raise :class:`ImageError` with the reason.
+
+    The declared size is checked against ``max_pixels`` before any pixel is decoded. Whatever the
+    file holds, the only exception raised is :class:`ImageError`; Pillow's warnings about a file
+    (damaged metadata, say) become notes of the photo.
+    """
     path = Path(path)
     try:
         if path.is_dir():
             raise ImageError(path, "is a folder, not an image")
         if path.stat().st_size == 0:
             raise ImageError(path, "empty file (0 bytes)")
-        with Image.open(path) as img:
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageError(
-                    path,
-                    f"declares {w}x{h} pixels ({w * h / 1e6:.0f} MP), above the limit of "
-                    f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels or in the settings)",
-                )
-            return _decode(img, path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Image.open(path) as img:
+                if img.format not in INPUT_FORMATS:
+                    raise ImageError(
+                        path,
+                        f"unsupported format {img.format or '(unknown)'}; carsr reads "
+                        f"{', '.join(sorted(INPUT_FORMATS))}",
+                    )
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise ImageError(
+                        path,
+                        f"declares {w}x{h} pixels ({w * h / 1e6:.0f} MP), above the limit of "
+                        f"{max_pixels / 1e6:.0f} MP (raise it with --max-pixels or in the settings)",
+                    )
+                photo = _decode(img, path)
+        for warning in caught:
+            note = str(warning.message).splitlines()[0] if str(warning.message) else ""
+            if note and note not in photo.notes:
+                photo.notes.append(note)
+        return photo
     except ImageError:
         raise
     except FileNotFoundError:
@@ -102,53 +198,125 @@ def load(path: os.PathLike | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo
     except PermissionError:
         raise ImageError(path, "permission denied") from None
     except UnidentifiedImageError:
+        kind = _magic(path)
+        if kind:
+            raise ImageError(path, f"truncated or damaged {kind} file") from None
         raise ImageError(
             path, "not an image carsr can read (unknown or unsupported format)"
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "truncated" in reason or isinstance(exc, EOFError):
-            reason = f"truncated or damaged file ({reason})"
+    except MemoryError:
+        raise ImageError(path, "not enough memory to decode it") from None
+    except Exception as exc:  # Pillow's decoders raise many types for damaged data
+        log.debug("decoding %s failed", path, exc_info=True)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in reason.lower() or isinstance(exc, EOFError):
+            kind = _magic(path)
+            what = f"{kind} file" if kind else "file"
+            raise ImageError(path, f"truncated or damaged {what} ({reason})") from None
         raise ImageError(path, f"cannot decode: {reason}") from None
+
+
+def _magic(path: Path) -> str | None:
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
 
 
 def _decode(img: Image.Image, path: Path) -> Photo:
     notes = []
     frames = getattr(img, "n_frames", 1)
-    if frames > 1:
+    if frames > 1 and img.format == "TIFF":
+        notes.append(f"multi-page image: used the first of {frames} pages")
+    elif frames > 1 and img.format != "MPO":  # an MPO's other frames are previews or depth maps
         notes.append(f"animated image: used the first of {frames} frames")
-        img.seek(0)
+    img.seek(0)
+    grey = img.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F") or (
+        img.mode in ("RGB", "RGBA") and _stored_grey(img)
+    )
     img.load()
     icc = img.info.get("icc_profile") or None
-    exif = img.getexif()
-    img = ImageOps.exif_transpose(img) or img
+    exif, orientation = _exif_of(img, notes)
     mode = img.mode
 
     alpha = None
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
-        img = img.convert("RGBA") if mode != "LA" else img
+    keyed = mode in ("P", "L", "RGB") and "transparency" in img.info  # a colour made clear
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or keyed:
+        if mode not in ("RGBA", "LA"):
+            img = img.convert("RGBA")
         alpha = np.asarray(img.getchannel("A"))
-    grey = mode in ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
 
     if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
         rgb = np.repeat(_to_8bit(np.asarray(img))[..., None], 3, axis=2)
     elif mode == "CMYK":
         rgb = np.asarray(_cmyk_to_rgb(img, icc))
         icc = None  # the pixels are sRGB now; the CMYK profile no longer describes them
+    elif mode == "RGB" and not keyed:
+        rgb = np.asarray(img)
     else:
         rgb = np.asarray(img.convert("RGB"))
-    if grey and icc and _profile_space(icc) != "GRAY":
-        icc = None
-    exif[_ORIENTATION] = 1
-    return Photo(np.ascontiguousarray(rgb), alpha, grey, icc, exif.tobytes(), path, notes)
+    if icc and _profile_space(icc) != ("GRAY" if grey else "RGB"):
+        icc = None  # a profile for other pixels than those carsr writes (CMYK, or RGB for grey)
+    upright = _UPRIGHT.get(orientation)
+    if upright is not None:
+        rgb = upright(rgb)
+        alpha = None if alpha is None else np.ascontiguousarray(upright(alpha))
+    return Photo(np.ascontiguousarray(rgb), alpha, grey, icc, exif, path, notes)
+
+
+def _stored_grey(img: Image.Image) -> bool:
+    """Whether Pillow widened grey samples to RGB(A) (it does so for 16-bit grey with alpha)."""
+    tile = getattr(img, "tile", None)
+    args = tile[0].args if tile else None
+    rawmode = args[0] if isinstance(args, tuple) and args else args
+    return isinstance(rawmode, str) and rawmode.startswith(("L;", "LA;", "I;16"))
+
+
+def _exif_of(img: Image.Image, notes: list[str]) -> tuple[bytes | None, int]:
+    """The photo's EXIF for the output (descriptive tags only, upright) and its orientation."""
+    try:
+        exif = img.getexif()
+        orientation = exif.get(_ORIENTATION, 1)
+        kept = Image.Exif()
+        for tag, value in exif.items():
+            if tag in (_EXIF_IFD, _GPS_IFD):
+                sub = dict(exif.get_ifd(tag))
+                if _INTEROP_IFD in sub:  # nested: Pillow writes it only as a dictionary
+                    sub[_INTEROP_IFD] = dict(exif.get_ifd(_INTEROP_IFD))
+                    if not sub[_INTEROP_IFD]:
+                        del sub[_INTEROP_IFD]
+                if sub:
+                    kept[tag] = sub
+            elif tag in _DESCRIPTIVE_TAGS:
+                kept[tag] = value
+        kept.pop(_ORIENTATION, None)
+        if not kept.keys():
+            return None, orientation if isinstance(orientation, int) else 1
+        kept[_ORIENTATION] = 1
+        return kept.tobytes(), orientation if isinstance(orientation, int) else 1
+    except Exception as exc:  # damaged metadata must not cost the pixels
+        log.debug("EXIF of %s unreadable", getattr(img, "filename", "?"), exc_info=True)
+        notes.append(f"damaged EXIF metadata not carried over ({type(exc).__name__})")
+        return None, 1
 
 
 def _to_8bit(a: np.ndarray) -> np.ndarray:
-    """16-bit (or 32-bit integer, or float) greyscale to 8 bits by scaling, not clipping."""
+    """16-bit (or 32-bit integer, or float) greyscale to 8 bits by scaling, not clipping.
+
+    16-bit samples map 0..65535 onto 0..255 (divided by 257); 32-bit integers beyond the 16-bit
+    range are scaled by their maximum; floats are taken as 0..1, or 0..255, or 0..65535 by range.
+    """
     if a.dtype.kind == "f":
-        a = a * (255.0 if a.max(initial=0) <= 1.0 else 1.0)
+        top = float(np.nanmax(a, initial=0))
+        a = np.nan_to_num(a) * (255.0 if top <= 1.0 else 1.0 if top <= 255.0 else 255.0 / 65535.0)
         return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-    return np.clip(np.rint(a.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    top = int(a.max(initial=0))
+    divisor = 257.0 if top <= 65535 else top / 255.0
+    return np.clip(np.rint(a.astype(np.float64) / divisor), 0, 255).astype(np.uint8)
 
 
 def _profile_space(icc: bytes) -> str:
@@ -170,18 +338,35 @@ def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> Image.Image:
     return img.convert("RGB")
 
 
-def output_exif(exif: bytes | None, width: int, height: int) -> bytes | None:
-    """The input's EXIF for an output of ``width`` x ``height``, upright (orientation 1)."""
+def output_exif(
+    exif: bytes | None, width: int, height: int, *, sub_ifds: bool = True
+) -> bytes | None:
+    """The input's EXIF for an output of ``width`` x ``height``, upright (orientation 1).
+
+    Only tags that describe the photo are kept (a TIFF input's layout tags are not). With
+    ``sub_ifds`` false (TIFF output: libtiff cannot write them) the Exif and GPS blocks are left out.
+    """
     if not exif:
         return None
     data = Image.Exif()
     data.load(exif)
-    data[_ORIENTATION] = 1
-    # get_ifd() adds an empty Exif IFD when there is none, which TIFF writers reject.
-    if _EXIF_IFD in data:
-        ifd = data.get_ifd(_EXIF_IFD)
-        ifd[_PIXEL_X], ifd[_PIXEL_Y] = width, height
-    return data.tobytes()
+    out = Image.Exif()
+    for tag, value in data.items():
+        if tag in (_EXIF_IFD, _GPS_IFD):
+            sub = dict(data.get_ifd(tag)) if sub_ifds else {}
+            if _INTEROP_IFD in sub:
+                interop = dict(data.get_ifd(_INTEROP_IFD))
+                sub[_INTEROP_IFD] = interop
+                if not interop:
+                    del sub[_INTEROP_IFD]
+            if tag == _EXIF_IFD and sub:
+                sub[_PIXEL_X], sub[_PIXEL_Y] = width, height
+            if sub:
+                out[tag] = sub
+        elif tag in _DESCRIPTIVE_TAGS:
+            out[tag] = value
+    out[_ORIENTATION] = 1
+    return out.tobytes()
 
 
 def to_image(rgb: np.ndarray, alpha: np.ndarray | None = None, grey: bool = False) -> Image.Image:
@@ -208,19 +393,43 @@ def save(
     """Write atomically: a temporary file in the target folder, renamed over ``path`` when complete.
 
     ``fmt`` is a key of :data:`FORMATS` (default: from the suffix). JPEG has no alpha channel, so a
-    transparent image is composited onto white there. Raises :class:`ImageError` naming ``path``.
+    transparent image is composited onto white there. The ICC profile is written where it
+    describes the written pixels (not a greyscale profile in WebP, which stores RGB); EXIF gets
+    the new size and orientation 1 (TIFF: the first IFD only; JPEG: without the maker's private
+    block when over 64 KB). On any failure the temporary file is removed, an existing ``path`` is
+    left as it was, and :class:`ImageError` names ``path`` (and the folder, for write errors).
     """
     path = Path(path)
     fmt = fmt or _format_for(path)
     pil_format = FORMATS[fmt][0]
+    limit = _MAX_SIDE.get(pil_format)
+    if limit and max(rgb.shape[:2]) > limit:
+        raise ImageError(
+            path,
+            f"{rgb.shape[1]}x{rgb.shape[0]} is too large for {fmt} (at most {limit} pixels a "
+            "side); choose png or tiff",
+        )
     img = to_image(rgb, alpha, grey)
     if pil_format == "JPEG" and alpha is not None:
         img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
         img = img.convert("L" if grey else "RGB")
     options: dict = {"format": pil_format}
-    if icc_profile:
+    # WebP stores grey as RGB: a greyscale profile would not describe what is written.
+    space = "GRAY" if img.mode in ("L", "LA") and pil_format != "WEBP" else "RGB"
+    if icc_profile and _profile_space(icc_profile) == space:
         options["icc_profile"] = icc_profile
-    exif = output_exif(exif, img.width, img.height)
+    exif = output_exif(exif, img.width, img.height, sub_ifds=pil_format != "TIFF")
+    if exif and pil_format == "JPEG" and len(exif) > _JPEG_MAX_EXIF:
+        # A JPEG marker holds 64 KB: leave out the camera maker's private block, else all EXIF.
+        data = Image.Exif()
+        data.load(exif)
+        sub = data.get_ifd(_EXIF_IFD)
+        for tag in (_MAKER_NOTE, _USER_COMMENT):
+            sub.pop(tag, None)
+        exif = data.tobytes()
+        if len(exif) > _JPEG_MAX_EXIF:
+            log.warning("%s: EXIF too large for a JPEG (%d bytes): not written", path, len(exif))
+            exif = None
     if exif:
         options["exif"] = exif
     if pil_format in ("JPEG", "WEBP"):
@@ -239,12 +448,31 @@ def save(
             os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
+        _fsync_folder(path.parent)
     except OSError as exc:
+        if exc.errno is None:  # Pillow's encoders raise OSError without an errno for bad data
+            raise ImageError(path, f"cannot encode as {fmt}: {exc}") from None
         raise ImageError(path, f"cannot write in {path.parent}: {exc.strerror or exc}") from None
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:  # the encoder refused the data
+        raise ImageError(path, f"cannot encode as {fmt}: {exc}") from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable; some file systems cannot sync a folder, which is no error."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _format_for(path: Path) -> str:
