@@ -34,20 +34,6 @@ def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
     return files
 
 
-def output_path(
-    src: Path, out_dir: Path, scale: int, fmt: str, overwrite: bool, protected: set[Path]
-) -> Path:
-    """``<dir>/<stem>_x<scale>.<ext>``, numbered when taken (unless ``overwrite``); never an input."""
-    suffix = image_io.FORMATS[fmt][1]
-    base = f"{src.stem}_x{scale}"
-    candidate = out_dir / f"{base}{suffix}"
-    n = 1
-    while candidate.resolve() in protected or (candidate.exists() and not overwrite):
-        candidate = out_dir / f"{base}-{n}{suffix}"
-        n += 1
-    return candidate
-
-
 def _engine(args):
     from carsr_gui.engine import Engine
 
@@ -100,7 +86,9 @@ def cmd_upscale(args) -> int:
             try:
                 photo = image_io.load(src, max_pixels=args.max_pixels)
                 result = engine.upscale_photo(photo, args.scale, progress)
-                dest = output_path(src, args.output_dir, args.scale, fmt, args.overwrite, protected)
+                dest = image_io.output_path(
+                    src, args.output_dir, args.scale, fmt, args.overwrite, protected
+                )
                 image_io.save(
                     dest,
                     result.output,

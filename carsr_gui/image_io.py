@@ -488,3 +488,17 @@ def _format_for(path: Path) -> str:
         path,
         f"unsupported output format {suffix or '(no suffix)'}; use one of {', '.join(FORMATS)}",
     )
+
+
+def output_path(
+    src: Path, out_dir: Path, scale: int, fmt: str, overwrite: bool, protected: set[Path]
+) -> Path:
+    """``<dir>/<stem>_x<scale>.<ext>``, numbered when taken (unless ``overwrite``); never an input."""
+    suffix = FORMATS[fmt][1]
+    base = f"{src.stem}_x{scale}"
+    candidate = out_dir / f"{base}{suffix}"
+    n = 1
+    while candidate.resolve() in protected or (candidate.exists() and not overwrite):
+        candidate = out_dir / f"{base}-{n}{suffix}"
+        n += 1
+    return candidate

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from carsr_gui import cli
+from carsr_gui import cli, image_io
 from tests.conftest import drawn_image
 
 
@@ -146,12 +146,15 @@ def test_console_script_is_installed():
 def test_output_path_numbering(tmp_path):
     (tmp_path / "p_x2.png").touch()
     assert (
-        cli.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", False, set()).name == "p_x2-1.png"
+        image_io.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", False, set()).name
+        == "p_x2-1.png"
     )
-    assert cli.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", True, set()).name == "p_x2.png"
+    assert (
+        image_io.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", True, set()).name == "p_x2.png"
+    )
     protected = {(tmp_path / "p_x2.png").resolve()}
     assert (
-        cli.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", True, protected).name
+        image_io.output_path(tmp_path / "p.jpg", tmp_path, 2, "png", True, protected).name
         == "p_x2-1.png"
     )
 

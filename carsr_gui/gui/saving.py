@@ -18,9 +18,8 @@ def name_filter() -> str:
 
 def default_path(src: Path, folder: Path, scale: int, fmt: str, inputs: set[Path]) -> Path:
     """A free name in ``folder`` for the enlargement of ``src`` (the command line's rule)."""
-    from carsr_gui.cli import output_path
 
-    return output_path(src, folder, scale, fmt, False, inputs)
+    return image_io.output_path(src, folder, scale, fmt, False, inputs)
 
 
 def with_suffix(path: Path, fmt: str) -> Path:
