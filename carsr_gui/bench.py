@@ -36,6 +36,7 @@ class BenchReport:
     size: str
     tile: int
     batch: int
+    xla: bool
     baseline_fp32_mp_s: float
     engine_mp_s: float
     engine_s_per_image: float
@@ -51,7 +52,7 @@ class BenchReport:
         lines = [
             f"device           {self.device}",
             f"TensorFlow       {self.tensorflow}",
-            f"input            {self.size} (output {self._out()}), tile {self.tile}, batch {self.batch}",
+            f"input            {self.size} (output {self._out()}), tile {self.tile}, batch {self.batch}, XLA {'on' if self.xla else 'off'}",
             f"fp32 whole-image {self.baseline_fp32_mp_s:.3f} output MP/s (plain model, baseline)",
             f"engine           {self.engine_mp_s:.3f} output MP/s end to end, "
             f"{self.engine_s_per_image:.2f} s/image, {self.speedup_vs_fp32:.2f}x the baseline",
@@ -117,6 +118,7 @@ def run(
     batch: int = 1,
     repeats: int = 2,
     quality_dir: Path | None = None,
+    jit: bool = True,
 ) -> BenchReport:
     from carsr_gui import resample
     from carsr_gui.engine import DEFAULT_TILE, Engine
@@ -133,7 +135,9 @@ def run(
     rgb = np.clip(img, 0, 255).astype(np.uint8)
     out_mp = 4 * width * height / 1e6
 
-    engine = Engine(device=device, precision=precision, tile=tile or DEFAULT_TILE, batch=batch)
+    engine = Engine(
+        device=device, precision=precision, tile=tile or DEFAULT_TILE, batch=batch, jit=jit
+    )
     bicubic = resample.enlarge(rgb)
 
     # The baseline: the plain float32 model over the whole bicubic image, as a tf.function.
@@ -155,6 +159,7 @@ def run(
         size=f"{width}x{height}",
         tile=engine.tile,
         batch=batch,
+        xla=jit,
         baseline_fp32_mp_s=out_mp / base_s,
         engine_mp_s=out_mp / engine_s,
         engine_s_per_image=engine_s,

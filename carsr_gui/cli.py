@@ -304,6 +304,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="photos to measure the PSNR change against float32 on",
     )
+    be.add_argument("--no-xla", action="store_true", help="tiles without XLA compilation")
     be.add_argument("--json", action="store_true")
     be.set_defaults(func=cmd_bench, margin=DEFAULT_MARGIN)
 

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 #: ``progress(done, total)``, in tiles, called from the thread that runs the engine.
 ProgressCallback = Callable[[int, int], None]
 SCALES = (2, 4)
-DEFAULT_TILE = 512
-DEFAULT_MARGIN = 28
+DEFAULT_TILE = 1024
+DEFAULT_MARGIN = 24
 
 
 class Cancelled(Exception):
@@ -78,10 +78,11 @@ class Engine:
         tile: int = DEFAULT_TILE,
         margin: int = DEFAULT_MARGIN,
         batch: int = 1,
+        jit: bool = True,
     ) -> None:
         """``weights`` defaults to the bundled file (checked against its model card); ``model``
         (an already built Keras model, used by tests) replaces weights, variant and precision."""
-        self.tile, self.margin, self.batch = tile, margin, batch
+        self.tile, self.margin, self.batch, self.jit = tile, margin, batch, jit
         tiling.plan(tile, tile, tile, margin)  # validate tile and margin now, not mid-job
         devices.enable_memory_growth()
         self.device = devices.resolve_device(device)
@@ -132,13 +133,18 @@ class Engine:
 
         net = with_code_output(self._keras_model)
 
-        # One trace serves every tile shape: the signature leaves batch, height and width open.
-        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
         def run(x):
             y, code = net(x, training=False)
             return tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0), tf.cast(code, tf.float32)
 
-        self._run = run
+        # One trace serves every window shape: the signature leaves batch, height and width open.
+        self._run = tf.function(
+            run, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)]
+        )
+        # Full tiles, all of one shape, go through XLA: it fuses the element-wise work between the
+        # convolutions (measured: 0.19 vs 0.15 MP/s for 1024-pixel tiles on a 2-core AVX2 CPU). It
+        # compiles once per shape, so the odd-sized windows of small images skip it.
+        self._run_xla = tf.function(run, jit_compile=True) if self.jit else self._run
 
     @property
     def description(self) -> str:
@@ -148,7 +154,8 @@ class Engine:
 
     def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._tf_device():
-            y, code = self._run(batch.astype(np.float32) / np.float32(255.0))
+            run = self._run_xla if batch.shape[1:3] == (self.tile, self.tile) else self._run
+            y, code = run(batch.astype(np.float32) / np.float32(255.0))
         return np.rint(y.numpy() * 255.0).astype(np.uint8), code.numpy()
 
     def whole(self, bicubic: np.ndarray) -> np.ndarray:
