@@ -36,9 +36,20 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+#: Window sides are multiples of this: balanced tiles with few distinct shapes (XLA compiles
+#: once per shape).
+STEP = 16
+
+
 def _axis(length: int, tile: int, margin: int) -> tuple[int, list[tuple[int, int, int]]]:
-    """Window size and ``(window start, core start, core end)`` along one axis."""
-    size = min(tile, _round_up(length + 2 * margin, ALIGN))
+    """Window size and ``(window start, core start, core end)`` along one axis.
+
+    The fewest windows of at most ``tile`` that cover ``length``, shrunk to share it evenly: a
+    2048-pixel side takes two 1072-pixel windows, not three of 1024 that mostly overlap.
+    """
+    count = -(-length // (tile - 2 * margin))
+    size = min(tile, _round_up(-(-length // count) + 2 * margin, STEP))
+    size = min(size, _round_up(length + 2 * margin, ALIGN))
     core = size - 2 * margin
     spans = []
     start = 0

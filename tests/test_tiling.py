@@ -38,8 +38,11 @@ def test_cores_cover_every_pixel_once_with_full_context(h, w, tile, margin):
 def test_small_images_use_a_smaller_window_and_large_ones_the_tile():
     assert {(t.h, t.w) for t in tiling.plan(10, 30, 512, 28)} == {(68, 88)}
     tiles = tiling.plan(2000, 1500, 512, 28)
-    assert {(t.h, t.w) for t in tiles} == {(512, 512)}
+    # The fewest windows of at most 512 (5 x 4), shrunk to share the image evenly.
+    assert {(t.h, t.w) for t in tiles} == {(464, 432)}
     assert len(tiles) == 5 * 4
+    # A 2048-pixel side takes two windows of the default size, not three.
+    assert {(t.h, t.w) for t in tiling.plan(2048, 2048, 1088, 24)} == {(1072, 1072)}
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7])
