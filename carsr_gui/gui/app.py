@@ -18,6 +18,8 @@ SCREENSHOT_SIZE = (1600, 1000)
 
 
 def parser() -> argparse.ArgumentParser:
+    from carsr_gui.gui.settings import TILES
+
     p = argparse.ArgumentParser(
         prog="carsr-gui", description="The carsr window: make car photos sharper and larger."
     )
@@ -34,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
         "your settings are neither read nor changed)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), help="device that runs the model")
-    p.add_argument("--tile", type=int, choices=(256, 512, 1024), help="tile size in output pixels")
+    p.add_argument("--tile", type=int, choices=TILES, help="tile size in output pixels")
     p.add_argument("--scale", type=int, choices=(2, 4), help="enlargement factor")
     p.add_argument("--weights", type=Path, help="weights file (default: the bundled model)")
     p.add_argument(
