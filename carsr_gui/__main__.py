@@ -1,8 +1,10 @@
 """One entry point for ``python -m carsr_gui`` and the frozen ``carsr`` executable.
 
 * no arguments, or photos and window options (``FILE... [--eval] [--screenshot PATH]``): the window;
-* a command-line subcommand (``upscale``, ``eval``, ``info``, ...), ``--version``, ``-h``: ``carsr``;
-* ``--self-test [--device D]``: the headless self-test (:mod:`carsr_gui.selftest`).
+* a command-line subcommand (``upscale``, ``eval``, ``info``, ...), ``--version``, ``-h``: ``carsr``
+  (``-h`` first lists these modes);
+* ``--self-test [--device D]``: the headless self-test (:mod:`carsr_gui.selftest`);
+* ``--help-window``: the window's options.
 """
 
 from __future__ import annotations
@@ -11,8 +13,19 @@ import sys
 from collections.abc import Sequence
 
 SELF_TEST = "--self-test"
-#: Options that belong to the command line (the window has its own ``-h`` only through these).
-CLI_OPTIONS = frozenset({"--version", "-h", "--help"})
+WINDOW_HELP = "--help-window"
+HELP = frozenset({"-h", "--help"})
+#: Options that belong to the command line.
+CLI_OPTIONS = frozenset({"--version"}) | HELP
+MODES = """\
+carsr: make car photos sharper and twice as large.
+
+  carsr                                 open the window
+  carsr FILE... [--eval] [--screenshot PATH] [window options]
+                                        open photos in the window (--help-window lists its options)
+  carsr --self-test [--device D]        check the bundled model against bicubic on a sample photo
+  carsr COMMAND ...                     the command line:
+"""
 
 
 def cli_commands() -> frozenset[str]:
@@ -34,6 +47,8 @@ def route(argv: Sequence[str]) -> str:
     first = argv[0]
     if first == SELF_TEST:
         return "selftest"
+    if first == WINDOW_HELP:
+        return "gui"
     if first in CLI_OPTIONS or first in cli_commands():
         return "cli"
     return "gui"
@@ -49,10 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if target == "cli":
         from carsr_gui import cli
 
+        if argv[0] in HELP:
+            print(MODES)
         return cli.main(argv)
     from carsr_gui.gui.app import main as gui_main
 
-    return gui_main(argv)
+    return gui_main(["--help"] if argv[:1] == [WINDOW_HELP] else argv)
 
 
 if __name__ == "__main__":

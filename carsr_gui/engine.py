@@ -101,7 +101,8 @@ class Engine:
         """Trace the model now, on a tiny input: the first image's time is then the model's own,
         and tracing happens where the engine is built. (Tracing it for the first time inside a
         job on a Qt worker thread crashed TensorFlow's graph builder in the window's tests.)"""
-        self._infer(np.zeros((1, 8, 8, 3), np.uint8))
+        for xla in (False, True):
+            self._infer(np.zeros((1, 8, 8, 3), np.uint8), xla)
 
     def _load(self, weights: Path | None, variant: str | None):
         from carsr_gui.model import build_model
@@ -139,12 +140,18 @@ class Engine:
             return tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0), tf.cast(code, tf.float32)
 
         # One trace serves every window shape: the signature leaves batch, height and width open.
-        self._run = tf.function(
-            run, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)]
-        )
+        # Both functions are traced by warm_up(), never during a job: tracing a graph on the
+        # window's worker thread while a job runs crashed TensorFlow (segmentation fault in
+        # graph building). XLA then compiles per concrete shape in C++, with no Python tracing.
+        signature = [tf.TensorSpec([None, None, None, 3], tf.float32)]
+        self._run = tf.function(run, input_signature=signature, autograph=False)
         # XLA fuses the element-wise work between the convolutions (measured: 0.19 vs 0.15 MP/s
         # for 1024-pixel tiles on a 2-core AVX2 CPU).
-        self._run_xla = tf.function(run, jit_compile=True) if self.jit else self._run
+        self._run_xla = (
+            tf.function(run, input_signature=signature, autograph=False, jit_compile=True)
+            if self.jit
+            else self._run
+        )
 
     @property
     def description(self) -> str:

@@ -56,7 +56,9 @@ class Verdict:
         return f"{PREFIX} {'PASS' if self.passed else 'FAIL'}  {text}"
 
 
-def judge(hr: np.ndarray, bicubic: np.ndarray, output: np.ndarray) -> tuple[bool, str, float, float]:
+def judge(
+    hr: np.ndarray, bicubic: np.ndarray, output: np.ndarray
+) -> tuple[bool, str, float, float]:
     """``(passed, reason, model_psnr, bicubic_psnr)`` of an enlargement against its ground truth."""
     from carsr_gui import metrics
 

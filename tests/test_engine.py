@@ -112,3 +112,11 @@ def test_explicit_weights_file_sets_variant_and_width(tiny_weights, tiny_model):
     np.testing.assert_allclose(
         engine._keras_model.predict(x, verbose=0), tiny_model.predict(x, verbose=0), atol=1e-6
     )
+
+
+def test_the_model_is_traced_once_when_the_engine_is_built(engine):
+    # Tracing during a job crashed TensorFlow on the window's worker thread: it must not happen.
+    for size in [(20, 30), (150, 230), (61, 17)]:
+        engine.upscale(drawn_image(*size))
+    assert engine._run.experimental_get_tracing_count() == 1
+    assert engine._run_xla.experimental_get_tracing_count() == 1
