@@ -89,15 +89,8 @@ def cmd_upscale(args) -> int:
                 dest = image_io.output_path(
                     src, args.output_dir, args.scale, fmt, args.overwrite, protected
                 )
-                image_io.save(
-                    dest,
-                    result.output,
-                    alpha=result.alpha,
-                    grey=photo.grey,
-                    icc_profile=photo.icc_profile,
-                    exif=photo.exif,
-                    fmt=fmt,
-                    quality=args.quality,
+                image_io.save_like(
+                    dest, photo, result.output, result.alpha, fmt=fmt, quality=args.quality
                 )
                 for note in result.notes:
                     bar.write(f"carsr: {src}: {note}", file=sys.stderr)

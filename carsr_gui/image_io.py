@@ -502,3 +502,25 @@ def output_path(
         candidate = out_dir / f"{base}-{n}{suffix}"
         n += 1
     return candidate
+
+
+def save_like(
+    path: os.PathLike | str,
+    photo: Photo,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    *,
+    fmt: str | None = None,
+    quality: int = 95,
+) -> Path:
+    """:func:`save` new pixels of ``photo`` with its colour mode, ICC profile and EXIF."""
+    return save(
+        path,
+        rgb,
+        alpha=alpha,
+        grey=photo.grey,
+        icc_profile=photo.icc_profile,
+        exif=photo.exif,
+        fmt=fmt,
+        quality=quality,
+    )

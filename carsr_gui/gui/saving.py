@@ -30,14 +30,7 @@ def with_suffix(path: Path, fmt: str) -> Path:
 def write(outcome, path: Path, fmt: str | None, quality: int) -> Path:
     """Write a worker :class:`~carsr_gui.gui.worker.Outcome`'s output with the photo's metadata
     (format from the suffix when ``fmt`` is None). Raises :class:`~carsr_gui.image_io.ImageError`."""
-    photo, result = outcome.photo, outcome.result
-    return image_io.save(
-        path,
-        result.output,
-        alpha=result.alpha,
-        grey=photo.grey,
-        icc_profile=photo.icc_profile,
-        exif=photo.exif,
-        fmt=fmt,
-        quality=quality,
+    result = outcome.result
+    return image_io.save_like(
+        path, outcome.photo, result.output, result.alpha, fmt=fmt, quality=quality
     )
