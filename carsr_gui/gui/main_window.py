@@ -34,7 +34,7 @@ from carsr_gui.gui.compare_view import CompareView
 from carsr_gui.gui.feature_panel import FeatureControls
 from carsr_gui.gui.queue_view import QueueView, State
 from carsr_gui.gui.saving import FORMAT_LABELS
-from carsr_gui.gui.settings import TILES, Settings
+from carsr_gui.gui.settings import MAX_MEGAPIXELS, TILES, Settings
 from carsr_gui.gui.split_view import SplitView
 from carsr_gui.gui.worker import (
     EngineFactory,
@@ -329,10 +329,23 @@ class MainWindow(QMainWindow):
             {t: f"{t} px" for t in TILES},
             lambda v: self._set_engine_option("process/tile", v),
         )
+        self.pixel_limit_menu = self._choice_menu(
+            "&Pixel Limit",
+            "process/max_megapixels",
+            {mp: f"Refuse photos over {mp} MP" for mp in MAX_MEGAPIXELS},
+            lambda v: self._store("process/max_megapixels", v),
+        )
         self.format_menu = self._choice_menu(
             "Output &Format", "save/format", FORMAT_LABELS, lambda v: self._store("save/format", v)
         )
-        for menu in (self.scale_menu, self.device_menu, self.tile_menu, self.format_menu):
+        menus = (
+            self.scale_menu,
+            self.device_menu,
+            self.tile_menu,
+            self.pixel_limit_menu,
+            self.format_menu,
+        )
+        for menu in menus:
             options.addMenu(menu)
         options.addAction(self.quality_action)
 
@@ -440,7 +453,8 @@ class MainWindow(QMainWindow):
     def _new_job(self, job_id: int, path: Path) -> Job:
         evaluate = self.eval_action.isChecked()
         scale = 2 if evaluate else self.settings["process/scale"]
-        return Job(job_id, path, scale, evaluate)
+        max_pixels = self.settings["process/max_megapixels"] * 1_000_000
+        return Job(job_id, path, scale, evaluate, max_pixels)
 
     def _queue_job(self, job_id: int) -> None:
         if self._running is None and not self._pending:

@@ -18,6 +18,8 @@ TILES = (256, 512, 1088)  # 1088: the engine's default, measured fastest here
 LAYOUTS = ("panels", "split")
 FEATURE_MODES = ("mean", "pca", "channel")
 BEFORE_SIDES = ("bicubic", "input")
+#: Photos declaring more pixels than this are refused before decoding (decompression bombs).
+MAX_MEGAPIXELS = (100, 400, 1600)
 
 #: Every setting and its default; the type of the default is the type read back.
 DEFAULTS: dict[str, Any] = {
@@ -31,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "process/device": "auto",
     "process/tile": 1088,
     "process/evaluate": False,
+    "process/max_megapixels": image_io.DEFAULT_MAX_PIXELS // 1_000_000,
     "save/format": "png",
     "save/quality": 95,
     "view/layout": "panels",
@@ -44,6 +47,7 @@ CHOICES: dict[str, tuple] = {
     "process/scale": (2, 4),
     "process/device": DEVICES,
     "process/tile": TILES,
+    "process/max_megapixels": MAX_MEGAPIXELS,
     "save/format": tuple(image_io.FORMATS),
     "view/layout": LAYOUTS,
     "view/feature_mode": FEATURE_MODES,

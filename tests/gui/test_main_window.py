@@ -394,3 +394,21 @@ def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings):
     assert second.split_action.isChecked() and second.stack.currentWidget() is second.split
     assert second.eval_action.isChecked()
     assert (second.features.mode, second.features.channel) == ("channel", 5)
+
+
+def test_the_pixel_limit_setting_refuses_large_photos_before_decoding(
+    qtbot, make_window, settings, tmp_path
+):
+    from tests.corpus import png_declaring
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_declaring(12_000, 10_000))  # 120 MP declared, a few hundred bytes
+    window = make_window()
+    window.pixel_limit_menu.actions()[0].trigger()  # 100 MP
+    assert settings["process/max_megapixels"] == 100
+    (job,) = run_batch(qtbot, window, [bomb])
+    assert window.queue.state(job) == State.FAILED
+    assert "above the limit of 100 MP" in window.queue.detail(job)
+    window.pixel_limit_menu.actions()[1].trigger()  # 400 MP: now it is decoded (and found short)
+    (job,) = run_batch(qtbot, window, [bomb])
+    assert "limit" not in window.queue.detail(job)
