@@ -49,7 +49,7 @@ def child(src: Path, out_dir: Path, tile: int, device: str, no_network: bool) ->
     _report("imports (TensorFlow) done")
     if no_network:  # the image-sized buffers only, in seconds: tiles pass through unchanged
 
-        def infer(self, batch):
+        def infer(self, batch, xla=False):
             n, h, w, _ = batch.shape
             return batch.copy(), np.zeros((n, h // 4, w // 4, 256), np.float32)
 
