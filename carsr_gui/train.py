@@ -224,10 +224,15 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
 
 
 def save_float32_weights(model, path: Path) -> None:
-    """Write the weights of ``model`` to ``path`` atomically. Variables are float32 under mixed
-    precision, so a float32 rebuild of the same variant loads them as they are."""
+    """Write the weights of ``model`` (not its optimizer's state) to ``path`` atomically.
+    Variables are float32 under mixed precision, so a float32 rebuild loads them as they are."""
+    from carsr_gui.tf_setup import keras
+
     tmp = path.with_name(path.name.removesuffix(".weights.h5") + ".tmp.weights.h5")
-    model.save_weights(tmp)
+    # An uncompiled copy: the weights of a compiled model come with the optimizer's state too.
+    bare = keras.models.clone_model(model)
+    bare.set_weights(model.get_weights())
+    bare.save_weights(tmp)
     os.replace(tmp, path)
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -88,6 +89,8 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
         return float(np.abs(m.predict(x, verbose=0) - y).mean())
 
     assert l1(trained) < l1(initial)
+    with h5py.File(weights, "r") as f:
+        assert "optimizer" not in f  # the shipped file holds the model's weights only
 
     # Resume: the run continues at epoch 3 and the checkpoint holds the same weights.
     training.train(config(photo_folder, out, steps=12, resume=True), log=messages.append)
