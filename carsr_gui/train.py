@@ -229,8 +229,9 @@ def save_float32_weights(model, path: Path) -> None:
     from carsr_gui.tf_setup import keras
 
     tmp = path.with_name(path.name.removesuffix(".weights.h5") + ".tmp.weights.h5")
-    # An uncompiled copy: the weights of a compiled model come with the optimizer's state too.
-    bare = keras.models.clone_model(model)
+    # An uncompiled copy (clone_model would copy the compilation): the weights of a compiled
+    # model are saved with the optimizer's state.
+    bare = keras.Model.from_config(model.get_config())
     bare.set_weights(model.get_weights())
     bare.save_weights(tmp)
     os.replace(tmp, path)
