@@ -324,11 +324,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     if getattr(args, "tile", None) is not None and (
         args.tile % 4 or args.tile <= 2 * args.margin + 4
     ):
-        parser().error(f"--tile must be a multiple of 4 larger than {2 * args.margin + 4}")
+        p.error(f"--tile must be a multiple of 4 larger than {2 * args.margin + 4}")
     return args.func(args)
 
 

@@ -26,10 +26,6 @@ def set_interactive(on: bool) -> None:
     _interactive = on
 
 
-def is_interactive() -> bool:
-    return _interactive
-
-
 def error(parent: QWidget | None, title: str, text: str, details: str = "") -> None:
     log.error("%s: %s%s", title, text, f"\n{details}" if details else "")
     if _interactive:

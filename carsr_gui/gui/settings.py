@@ -92,9 +92,6 @@ class Settings:
             value = [str(v) for v in value]
         self._q.setValue(key, value)
 
-    def reset(self, key: str) -> None:
-        self._q.remove(key)
-
     def sync(self) -> None:
         self._q.sync()
 
