@@ -186,12 +186,14 @@ def cmd_train(args) -> int:
         patch=args.patch,
         lr=args.lr,
         loss=args.loss,
+        dropout=args.dropout,
         seed=args.seed,
         precision=args.precision,
         strategy=args.strategy,
         resume=args.resume,
         width=args.width,
         steps_per_epoch=args.steps_per_epoch,
+        val_images=args.val_images,
     )
     print(f"weights written to {train(cfg)}")
     return EXIT_OK
@@ -307,10 +309,16 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, default=Path("runs/carsr"))
     tr.add_argument("--steps", type=_positive, default=20_000)
     tr.add_argument("--steps-per-epoch", type=_positive, default=250)
+    tr.add_argument(
+        "--val-images", type=_positive, default=50, help="validation photos scored per epoch"
+    )
     tr.add_argument("--batch", type=_positive, default=16)
     tr.add_argument("--patch", type=_positive, default=64)
     tr.add_argument("--lr", type=float, default=1e-3)
     tr.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    tr.add_argument(
+        "--dropout", type=float, default=0.0, help="rate of the seed's dropout layer (default 0)"
+    )
     tr.add_argument("--variant", choices=("carsr", "seed"), default="carsr")
     tr.add_argument("--width", type=_positive, default=64, help=argparse.SUPPRESS)
     tr.add_argument("--seed", type=int, default=0)

@@ -28,6 +28,9 @@ class TrainConfig:
     patch: int = 64
     lr: float = 1e-3
     loss: str = "l1"
+    # The seed's Dropout(0.3) after the first pool: noise in the features of a regression net
+    # slows fitting and costs PSNR, and inference never uses it, so training turns it off.
+    dropout: float = 0.0
     steps_per_epoch: int = 250
     val_images: int = 50
     seed: int = 0
@@ -155,17 +158,25 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
 
     strategy = make_strategy(cfg.strategy)
     start_epoch = 0
+    # The learning rate is a function of the step and the config alone, so a resumed run with a
+    # new --steps re-plans the rest of the cosine decay to end at the new total.
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.02)
     with strategy.scope():
         if cfg.resume and ckpt.exists():
             model = keras.models.load_model(ckpt)
+            model.optimizer.learning_rate = schedule
             start_epoch = json.loads(state_file.read_text())["epoch"]
             log(f"resumed from {ckpt} at epoch {start_epoch}")
         else:
             model = build_model(cfg.variant, width=cfg.width)
-            schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.02)
             model.compile(
                 keras.optimizers.Adam(schedule), loss="mae" if cfg.loss == "l1" else "mse"
             )
+        dropout = model.get_layer("dropout")
+        # Keras gives a Dropout layer its random state only when it is made with a rate above 0.
+        if cfg.dropout > 0 and not hasattr(dropout, "seed_generator"):
+            raise SystemExit(f"carsr: {ckpt} was trained without dropout; resume it with 0")
+        dropout.rate = cfg.dropout
 
     epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
 

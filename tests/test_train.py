@@ -92,7 +92,12 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
     with h5py.File(weights, "r") as f:
         assert "optimizer" not in f  # the shipped file holds the model's weights only
 
-    # Resume: the run continues at epoch 3 and the checkpoint holds the same weights.
+    assert keras.models.load_model(out / "checkpoint.keras").get_layer("dropout").rate == 0.0
+
+    # Resume: the run continues at epoch 3 and the checkpoint holds the same weights; the new
+    # --steps re-plans the cosine decay.
+    with pytest.raises(SystemExit, match="trained without dropout"):
+        training.train(config(photo_folder, out, dropout=0.25, resume=True), log=print)
     training.train(config(photo_folder, out, steps=12, resume=True), log=messages.append)
     assert any("resumed" in m and "epoch 2" in m for m in messages)
     rows = read_log(out)
@@ -104,6 +109,7 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
     for a, b in zip(ckpt.get_weights(), reloaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert int(ckpt.optimizer.iterations) == 12
+    assert ckpt.optimizer.get_config()["learning_rate"]["config"]["decay_steps"] == 12
 
 
 def test_no_usable_photos_is_a_clear_error(tmp_path):
