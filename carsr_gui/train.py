@@ -146,16 +146,6 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     keras.mixed_precision.set_global_policy(policy)
     log(f"precision policy: {policy}")
 
-    t0 = time.perf_counter()
-    train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, log)
-    if not train_pairs:
-        raise SystemExit(f"carsr: {cfg.data}: no usable training images")
-    val_pairs = load_pairs(image_paths(cfg.val)[: cfg.val_images], MULTIPLE, log) if cfg.val else []
-    log(
-        f"{len(train_pairs)} training photos, {len(val_pairs)} validation photos "
-        f"prepared in {time.perf_counter() - t0:.0f} s"
-    )
-
     strategy = make_strategy(cfg.strategy)
     start_epoch = 0
     # The learning rate is a function of the step and the config alone, so a resumed run with a
@@ -177,6 +167,17 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         if cfg.dropout > 0 and not hasattr(dropout, "seed_generator"):
             raise SystemExit(f"carsr: {ckpt} was trained without dropout; resume it with 0")
         dropout.rate = cfg.dropout
+
+    # The model first: a checkpoint that cannot be resumed fails before minutes of decoding.
+    t0 = time.perf_counter()
+    train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, log)
+    if not train_pairs:
+        raise SystemExit(f"carsr: {cfg.data}: no usable training images")
+    val_pairs = load_pairs(image_paths(cfg.val)[: cfg.val_images], MULTIPLE, log) if cfg.val else []
+    log(
+        f"{len(train_pairs)} training photos, {len(val_pairs)} validation photos "
+        f"prepared in {time.perf_counter() - t0:.0f} s"
+    )
 
     epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
 
