@@ -315,7 +315,9 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch", type=_positive, default=16)
     tr.add_argument("--patch", type=_positive, default=64)
     tr.add_argument("--lr", type=float, default=1e-3)
-    tr.add_argument("--loss", choices=("l1", "mse"), default="l1")
+    tr.add_argument(
+        "--loss", choices=("l1", "mse"), help="default l1; on --resume, the checkpoint's own"
+    )
     tr.add_argument(
         "--dropout", type=float, default=0.0, help="rate of the seed's dropout layer (default 0)"
     )

@@ -15,6 +15,8 @@ import numpy as np
 from carsr_gui import image_io, metrics, resample
 from carsr_gui.model import MULTIPLE, Variant, build_model
 
+LOSSES = {"l1": "mae", "mse": "mse"}
+
 
 @dataclass
 class TrainConfig:
@@ -27,7 +29,8 @@ class TrainConfig:
     batch: int = 16
     patch: int = 64
     lr: float = 1e-3
-    loss: str = "l1"
+    # None: L1 for a new run, the checkpoint's own loss on --resume.
+    loss: str | None = None
     # The seed's Dropout(0.3) after the first pool: noise in the features of a regression net
     # slows fitting and costs PSNR, and inference never uses it, so training turns it off.
     dropout: float = 0.0
@@ -157,11 +160,13 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             model.optimizer.learning_rate = schedule
             start_epoch = json.loads(state_file.read_text())["epoch"]
             log(f"resumed from {ckpt} at epoch {start_epoch}")
+            if cfg.loss and LOSSES[cfg.loss] != model.loss:
+                # Recompiling with the same optimizer keeps Adam's moments and step count.
+                model.compile(model.optimizer, loss=LOSSES[cfg.loss])
+                log(f"loss switched to {cfg.loss}")
         else:
             model = build_model(cfg.variant, width=cfg.width)
-            model.compile(
-                keras.optimizers.Adam(schedule), loss="mae" if cfg.loss == "l1" else "mse"
-            )
+            model.compile(keras.optimizers.Adam(schedule), loss=LOSSES[cfg.loss or "l1"])
         dropout = model.get_layer("dropout")
         # Keras gives a Dropout layer its random state only when it is made with a rate above 0.
         if cfg.dropout > 0 and not hasattr(dropout, "seed_generator"):

@@ -110,6 +110,15 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
         np.testing.assert_array_equal(a, b)
     assert int(ckpt.optimizer.iterations) == 12
     assert ckpt.optimizer.get_config()["learning_rate"]["config"]["decay_steps"] == 12
+    assert ckpt.loss == "mae" and not any("loss switched" in m for m in messages)
+
+    # --loss on resume switches the loss and keeps the optimizer's state.
+    training.train(
+        config(photo_folder, out, steps=16, loss="mse", resume=True), log=messages.append
+    )
+    assert "loss switched to mse" in messages
+    ckpt = keras.models.load_model(out / "checkpoint.keras")
+    assert ckpt.loss == "mse" and int(ckpt.optimizer.iterations) == 16
 
 
 def test_no_usable_photos_is_a_clear_error(tmp_path):
