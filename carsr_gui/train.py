@@ -167,6 +167,8 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         else:
             model = build_model(cfg.variant, width=cfg.width)
             model.compile(keras.optimizers.Adam(schedule), loss=LOSSES[cfg.loss or "l1"])
+        # The loss in use, for state.json: on --resume without --loss, the checkpoint's own.
+        loss_name = next(k for k, v in LOSSES.items() if v == model.loss)
         dropout = model.get_layer("dropout")
         # Keras gives a Dropout layer its random state only when it is made with a rate above 0.
         if cfg.dropout > 0 and not hasattr(dropout, "seed_generator"):
@@ -224,7 +226,9 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
             save_float32_weights(self.model, cfg.out / "model.weights.h5")
             self.model.save(ckpt)
             state_file.write_text(
-                json.dumps({"epoch": epoch + 1, "config": asdict(cfg)}, default=str)
+                json.dumps(
+                    {"epoch": epoch + 1, "config": {**asdict(cfg), "loss": loss_name}}, default=str
+                )
             )
 
     if new_log and log_path.exists():

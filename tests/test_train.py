@@ -102,7 +102,8 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
     assert any("resumed" in m and "epoch 2" in m for m in messages)
     rows = read_log(out)
     assert [int(r["step"]) for r in rows] == [4, 8, 12]
-    assert json.loads((out / "state.json").read_text())["epoch"] == 3
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == 3 and state["config"]["loss"] == "l1"  # the checkpoint's own
     ckpt = keras.models.load_model(out / "checkpoint.keras")
     reloaded = build_model("carsr", width=4)
     reloaded.load_weights(out / "model.weights.h5")
@@ -119,6 +120,7 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
     assert "loss switched to mse" in messages
     ckpt = keras.models.load_model(out / "checkpoint.keras")
     assert ckpt.loss == "mse" and int(ckpt.optimizer.iterations) == 16
+    assert json.loads((out / "state.json").read_text())["config"]["loss"] == "mse"
 
 
 def test_no_usable_photos_is_a_clear_error(tmp_path):
