@@ -17,6 +17,16 @@ MULTIPLE = 4
 CODE_LAYER = "code"
 
 
+@keras.saving.register_keras_serializable(package="carsr")
+class ActivityL1(keras.regularizers.L1):
+    """The seed's L1 activity penalty, summed in float32: under a mixed-precision policy the
+    activations are bfloat16/float16, and Keras will not add a half-precision penalty to the
+    float32 loss (training the seed variant under mixed_bfloat16 failed with a TypeError)."""
+
+    def __call__(self, x):
+        return super().__call__(keras.ops.cast(x, "float32"))
+
+
 def build_model(
     variant: Variant = "carsr", *, width: int = 64, dtype: str | None = None
 ) -> keras.Model:
@@ -30,7 +40,7 @@ def build_model(
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    reg = keras.regularizers.L1(1e-10) if variant == "seed" else None
+    reg = ActivityL1(1e-10) if variant == "seed" else None
 
     def conv(filters: int, name: str) -> layers.Conv2D:
         return layers.Conv2D(

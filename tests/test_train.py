@@ -123,6 +123,39 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
     assert json.loads((out / "state.json").read_text())["config"]["loss"] == "mse"
 
 
+def test_seed_variant_trains_and_resumes_under_mixed_bfloat16(photo_folder, tmp_path):
+    import keras
+
+    from carsr_gui.model import build_model
+
+    out = tmp_path / "seed"
+    try:
+        cfg = config(photo_folder, out, variant="seed", precision="bf16", steps=4, dropout=0.3)
+        weights = training.train(cfg, log=lambda m: None)
+        ckpt = keras.models.load_model(out / "checkpoint.keras")
+        training.train(
+            config(
+                photo_folder,
+                out,
+                variant="seed",
+                precision="bf16",
+                steps=8,
+                dropout=0.3,
+                resume=True,
+            ),
+            log=lambda m: None,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert ckpt.dtype_policy.name == "mixed_bfloat16"
+    assert [int(r["step"]) for r in read_log(out)] == [4, 8]
+    assert np.isfinite([float(r["loss"]) for r in read_log(out)]).all()
+    # The shipped file is float32 and loads into a float32 seed model.
+    seed = build_model("seed", width=4)
+    seed.load_weights(weights)
+    assert all(w.dtype == np.float32 for w in seed.get_weights())
+
+
 def test_no_usable_photos_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no usable training images"):
         training.train(config(tmp_path, tmp_path / "run"), log=lambda m: None)
