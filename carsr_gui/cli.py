@@ -191,6 +191,7 @@ def cmd_train(args) -> int:
         precision=args.precision,
         strategy=args.strategy,
         resume=args.resume,
+        init=args.init,
         width=args.width,
         steps_per_epoch=args.steps_per_epoch,
         val_images=args.val_images,
@@ -329,6 +330,12 @@ def parser() -> argparse.ArgumentParser:
         "--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto"
     )
     tr.add_argument("--resume", action="store_true")
+    tr.add_argument(
+        "--init",
+        type=Path,
+        metavar="WEIGHTS",
+        help="start a new run from these weights (e.g. model_weights/carsr_x2.weights.h5)",
+    )
     tr.set_defaults(func=cmd_train)
     return p
 

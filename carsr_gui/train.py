@@ -40,6 +40,8 @@ class TrainConfig:
     precision: str = "auto"
     strategy: str = "auto"
     resume: bool = False
+    # A new run that starts from these weights (e.g. the bundled ones) with a fresh optimizer.
+    init: Path | None = None
 
 
 @dataclass
@@ -166,6 +168,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
                 log(f"loss switched to {cfg.loss}")
         else:
             model = build_model(cfg.variant, width=cfg.width)
+            if cfg.init is not None:
+                check_layout(cfg.init, cfg.variant, cfg.width)
+                model.load_weights(cfg.init)
+                log(f"started from {cfg.init}")
             model.compile(keras.optimizers.Adam(schedule), loss=LOSSES[cfg.loss or "l1"])
         # The loss in use, for state.json: on --resume without --loss, the checkpoint's own.
         loss_name = next(k for k, v in LOSSES.items() if v == model.loss)
@@ -242,6 +248,22 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
         verbose=2 if os.environ.get("CI") else 1,
     )
     return cfg.out / "model.weights.h5"
+
+
+def check_layout(weights: Path, variant: str, width: int) -> None:
+    """Fail in one line unless ``weights`` are a carsr weights file of this variant and width."""
+    from carsr_gui.engine import _weights_layout
+    from carsr_gui.resources import WeightsError
+
+    try:
+        layout = _weights_layout(weights)
+    except WeightsError as exc:
+        raise SystemExit(f"carsr: {exc}") from None
+    if layout != (variant, width):
+        raise SystemExit(
+            f"carsr: {weights}: cannot start from these weights: they are the {layout[0]} variant "
+            f"of width {layout[1]}, this run is {variant} of width {width}"
+        )
 
 
 def save_float32_weights(model, path: Path) -> None:

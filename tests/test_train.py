@@ -156,6 +156,30 @@ def test_seed_variant_trains_and_resumes_under_mixed_bfloat16(photo_folder, tmp_
     assert all(w.dtype == np.float32 for w in seed.get_weights())
 
 
+def test_init_starts_a_new_run_from_given_weights(photo_folder, tmp_path, tiny_weights):
+    from carsr_gui.model import build_model
+
+    messages = []
+    # A learning rate of ~0: the run's weights are the ones it started from.
+    cfg = config(photo_folder, tmp_path / "ft", steps=4, lr=1e-12, init=tiny_weights, loss="mse")
+    out = training.train(cfg, log=messages.append)
+    assert f"started from {tiny_weights}" in messages
+    start, tuned = build_model("carsr", width=4), build_model("carsr", width=4)
+    start.load_weights(tiny_weights)
+    tuned.load_weights(out)
+    for a, b in zip(start.get_weights(), tuned.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+    with pytest.raises(SystemExit, match=r"tiny.weights.h5: cannot start from these weights"):
+        training.train(
+            config(photo_folder, tmp_path / "bad", width=8, init=tiny_weights), log=print
+        )
+    with pytest.raises(SystemExit, match=r"missing.h5: model weights missing"):
+        training.train(
+            config(photo_folder, tmp_path / "bad", init=tmp_path / "missing.h5"), log=print
+        )
+
+
 def test_no_usable_photos_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no usable training images"):
         training.train(config(tmp_path, tmp_path / "run"), log=lambda m: None)
