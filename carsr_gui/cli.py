@@ -43,6 +43,7 @@ def _engine(args):
         precision=args.precision,
         tile=args.tile,
         margin=args.margin,
+        tta=args.tta,
     )
 
 
@@ -249,6 +250,11 @@ def parser() -> argparse.ArgumentParser:
             help=f"tile size in output pixels (default {DEFAULT_TILE})",
         )
         sp.add_argument("--margin", type=_positive, default=DEFAULT_MARGIN, help=argparse.SUPPRESS)
+        sp.add_argument(
+            "--tta",
+            action="store_true",
+            help="average 8 flipped and turned passes: about 0.1 dB sharper, 8x slower",
+        )
         sp.add_argument(
             "--weights", type=Path, default=None, help="weights file (default: the bundled model)"
         )

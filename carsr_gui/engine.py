@@ -22,12 +22,15 @@ from carsr_gui.resources import FIX, WeightsError, bundled_weights
 
 log = logging.getLogger(__name__)
 
-#: ``progress(done, total)``, in tiles, called from the thread that runs the engine.
+#: ``progress(done, total)``, in model passes over a tile (one per tile, eight with TTA), called
+#: from the thread that runs the engine.
 ProgressCallback = Callable[[int, int], None]
 SCALES = (2, 4)
 DEFAULT_TILE = 1088
 DEFAULT_MARGIN = 24
 XLA_MIN_TILES = 4
+#: Test-time augmentation: the eight flips and quarter turns of a tile, as (turns, mirrored).
+TTA_TRANSFORMS = tuple((turns, mirrored) for turns in range(4) for mirrored in (False, True))
 
 
 class Cancelled(Exception):
@@ -80,10 +83,14 @@ class Engine:
         margin: int = DEFAULT_MARGIN,
         batch: int = 1,
         jit: bool = True,
+        tta: bool = False,
     ) -> None:
         """``weights`` defaults to the bundled file (checked against its model card); ``model``
-        (an already built Keras model, used by tests) replaces weights, variant and precision."""
+        (an already built Keras model, used by tests) replaces weights, variant and precision.
+        ``tta``: average the model over the eight flips and quarter turns of each tile (eight
+        times the work, about 0.1 dB sharper on car photos)."""
         self.tile, self.margin, self.batch, self.jit = tile, margin, batch, jit
+        self.passes = len(TTA_TRANSFORMS) if tta else 1
         tiling.plan(tile, tile, tile, margin)  # validate tile and margin now, not mid-job
         devices.enable_memory_growth()
         self.device = devices.resolve_device(device)
@@ -102,7 +109,7 @@ class Engine:
         and tracing happens where the engine is built. (Tracing it for the first time inside a
         job on a Qt worker thread crashed TensorFlow's graph builder in the window's tests.)"""
         for xla in (False, True):
-            self._infer(np.zeros((1, 8, 8, 3), np.uint8), xla)
+            self._forward(np.zeros((1, 8, 8, 3), np.float32), xla)
 
     def _load(self, weights: Path | None, variant: str | None):
         from carsr_gui.model import build_model
@@ -155,15 +162,41 @@ class Engine:
 
     @property
     def description(self) -> str:
-        return devices.describe(self.device, self.precision)
+        described = devices.describe(self.device, self.precision)
+        return described + (f", {self.passes} passes (TTA)" if self.passes > 1 else "")
 
     # -- inference ---------------------------------------------------------------------------
 
-    def _infer(self, batch: np.ndarray, xla: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _forward(self, x: np.ndarray, xla: bool) -> tuple[np.ndarray, np.ndarray]:
         with self._tf_device():
-            run = self._run_xla if xla else self._run
-            y, code = run(batch.astype(np.float32) / np.float32(255.0))
-        return np.rint(y.numpy() * 255.0).astype(np.uint8), code.numpy()
+            y, code = (self._run_xla if xla else self._run)(x)
+        return y.numpy(), code.numpy()
+
+    def _infer(
+        self,
+        batch: np.ndarray,
+        xla: bool = False,
+        step: Callable[[int], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 output and float32 code of a batch of uint8 tiles. With TTA the output is the
+        mean of the passes over each flip and turn of the tiles, each undone on its result (the
+        flips and turns keep the 4-pixel grid, so tiles still stitch without seams); the code
+        is the plain pass's."""
+        x = batch.astype(np.float32) / np.float32(255.0)
+        total = None
+        code = None
+        for turns, mirrored in TTA_TRANSFORMS[: self.passes]:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            t = np.rot90(x, turns, axes=(1, 2))
+            t = t[:, :, ::-1] if mirrored else t
+            y, c = self._forward(np.ascontiguousarray(t), xla)
+            y = np.rot90(y[:, :, ::-1] if mirrored else y, -turns, axes=(1, 2))
+            total, code = (y, c) if total is None else (total + y, code)
+            if step is not None:
+                step(len(batch))
+        return np.rint(total * (255.0 / self.passes)).astype(np.uint8), code
 
     def whole(self, bicubic: np.ndarray) -> np.ndarray:
         """One pass over the whole (mirror-padded) image: the reference tiling must match."""
@@ -172,7 +205,11 @@ class Engine:
         return np.ascontiguousarray(tiling.core_of(y[0], t))
 
     def _pass(
-        self, bicubic: np.ndarray, tile: int, step: Callable[[], None], cancel: CancelToken | None
+        self,
+        bicubic: np.ndarray,
+        tile: int,
+        step: Callable[[int], None],
+        cancel: CancelToken | None,
     ) -> tuple[np.ndarray, FeatureMap]:
         h, w = bicubic.shape[:2]
         out = np.empty_like(bicubic)
@@ -181,16 +218,13 @@ class Engine:
         # XLA compiles once per window shape (seconds): worth it for images of several tiles.
         xla = len(tiles) >= XLA_MIN_TILES
         for group in tiling.batches(tiles, self.batch):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
             x = np.stack([tiling.extract(bicubic, t.y, t.x, t.h, t.w) for t in group])
-            y, code = self._infer(x, xla)
+            y, code = self._infer(x, xla, step, cancel)
             if features is None:
                 features = FeatureMap(-(-h // 4), -(-w // 4), code.shape[-1])
             for t, yi, ci in zip(group, y, code, strict=True):
                 out[t.y0 : t.y1, t.x0 : t.x1] = tiling.core_of(yi, t)
                 features.add(tiling.core_of(ci, t, 4), t.y0 // 4, t.x0 // 4)
-                step()
         return out, features
 
     def upscale(
@@ -230,12 +264,12 @@ class Engine:
         memory is set here)."""
         h, w = rgb.shape[:2]
         sizes = [(2 * h, 2 * w)] + ([(4 * h, 4 * w)] if scale == 4 else [])
-        total = sum(len(tiling.plan(a, b, tile, self.margin)) for a, b in sizes)
+        total = self.passes * sum(len(tiling.plan(a, b, tile, self.margin)) for a, b in sizes)
         done = 0
 
-        def step() -> None:
+        def step(tiles: int) -> None:
             nonlocal done
-            done += 1
+            done += tiles
             if progress is not None:
                 progress(done, total)
 

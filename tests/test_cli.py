@@ -130,6 +130,19 @@ def test_eval_prints_bicubic_and_model_scores(tmp_path, tiny_weights, capsys):
     assert "PSNR bicubic" in table and "mean of 1" in table
 
 
+def test_eval_and_upscale_with_tta(tmp_path, tiny_weights, capsys):
+    hr = tmp_path / "hr.png"
+    Image.fromarray(drawn_image(64, 80)).save(hr)
+    scores = {}
+    for extra in ([], ["--tta"]):
+        argv = ["eval", str(hr), "--json", "--weights", str(tiny_weights), "--precision", "fp32"]
+        assert cli.main(argv + extra) == 0
+        scores[bool(extra)] = json.loads(capsys.readouterr().out)["rows"][0]["model_psnr"]
+    assert scores[True] != scores[False]
+    assert run("upscale", hr, "-o", tmp_path / "out", "--tta", weights=tiny_weights) == 0
+    assert size_of(tmp_path / "out" / "hr_x2.png") == (160, 128)
+
+
 def test_info_describes_versions_devices_and_model(capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out

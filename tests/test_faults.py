@@ -151,17 +151,17 @@ def test_interrupt_in_the_middle_of_a_batch_keeps_finished_outputs(
 ):
     small = corpus.image("small.png", Image.fromarray(pattern(8, 6)))
     large = corpus.image("large.png", Image.fromarray(pattern(40, 40)))  # 4 tiles of 96
-    real_infer = Engine._infer
+    real_forward = Engine._forward
     calls = 0
 
-    def infer(self, batch, xla=False):
+    def forward(self, x, xla):
         nonlocal calls
-        calls += batch.shape[1] > 8  # not the engine's 8x8 warm-up
+        calls += x.shape[1] > 8  # not the engine's 8x8 warm-up
         if calls == 3:  # the second tile of the second image
             raise KeyboardInterrupt
-        return real_infer(self, batch, xla)
+        return real_forward(self, x, xla)
 
-    monkeypatch.setattr(Engine, "_infer", infer)
+    monkeypatch.setattr(Engine, "_forward", forward)
     out = tmp_path / "out"
     assert upscale(small, large, out=out, weights=tiny_weights, extra=["--tile", "96"]) == 130
     assert f"carsr: {large}: interrupted; no partial output written" in capsys.readouterr().err
@@ -226,18 +226,18 @@ def test_a_weights_option_pointing_at_junk_names_that_file(photos, tmp_path, cap
 
 
 def out_of_memory_above(monkeypatch, size: int | None) -> None:
-    """``Engine._infer`` fails as a GPU does for tiles larger than ``size`` (all, if None), and
+    """``Engine._forward`` fails as a GPU does for tiles larger than ``size`` (all, if None), and
     only while the engine is on the GPU."""
     from carsr_gui.tf_setup import tf
 
-    real_infer = Engine._infer
+    real_forward = Engine._forward
 
-    def infer(self, batch, xla=False):
-        if self.device == "gpu" and (size is None or batch.shape[1] > size):
+    def forward(self, x, xla):
+        if self.device == "gpu" and (size is None or x.shape[1] > size):
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-        return real_infer(self, batch, xla)
+        return real_forward(self, x, xla)
 
-    monkeypatch.setattr(Engine, "_infer", infer)
+    monkeypatch.setattr(Engine, "_forward", forward)
 
 
 def test_gpu_out_of_memory_retries_with_smaller_tiles(tiny_model, monkeypatch):

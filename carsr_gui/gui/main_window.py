@@ -274,6 +274,13 @@ class MainWindow(QMainWindow):
             for z in (100, 200, 400)
         }
         self.quality_action = a("JPEG/WebP &Quality…", self.ask_quality)
+        self.tta_action = a(
+            "&Best Quality (8 Passes)",
+            lambda on: self._set_engine_option("process/tta", on),
+            tip="Average the model over 8 flips and turns of each tile: "
+            "about 0.1 dB sharper, 8× slower",
+            checkable=True,
+        )
         self.about_action = a("&About carsr", self.about)
         self.about_qt_action = a("About &Qt", QApplication.aboutQt)
 
@@ -347,6 +354,7 @@ class MainWindow(QMainWindow):
         )
         for menu in menus:
             options.addMenu(menu)
+        options.addAction(self.tta_action)
         options.addAction(self.quality_action)
 
         help_menu = bar.addMenu("&Help")
@@ -381,6 +389,7 @@ class MainWindow(QMainWindow):
         self.features.set_choice(s["view/feature_mode"], s["view/feature_channel"])
         self.split.set_before(s["view/before"])
         self.eval_action.setChecked(s["process/evaluate"])
+        self.tta_action.setChecked(s["process/tta"])
         self.split_action.setChecked(s["view/layout"] == "split")
         self.compare.set_evaluation(s["process/evaluate"])
 
@@ -403,7 +412,9 @@ class MainWindow(QMainWindow):
         if self._factory_override is not None:
             return self._factory_override
         s = self.settings
-        return engine_factory(EngineOptions(self._weights, s["process/device"], s["process/tile"]))
+        return engine_factory(
+            EngineOptions(self._weights, s["process/device"], s["process/tile"], s["process/tta"])
+        )
 
     def _set_engine_option(self, key: str, value) -> None:
         if self.settings[key] == value:

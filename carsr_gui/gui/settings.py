@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "process/device": "auto",
     "process/tile": 1088,
     "process/evaluate": False,
+    "process/tta": False,
     "process/max_megapixels": image_io.DEFAULT_MAX_PIXELS // 1_000_000,
     "save/format": "png",
     "save/quality": 95,

@@ -62,6 +62,7 @@ class EngineOptions:
     weights: Path | None = None
     device: str = "auto"
     tile: int = 512
+    tta: bool = False
 
 
 def engine_factory(options: EngineOptions) -> EngineFactory:
@@ -70,7 +71,7 @@ def engine_factory(options: EngineOptions) -> EngineFactory:
     def build():
         from carsr_gui.engine import Engine
 
-        return Engine(options.weights, device=options.device, tile=options.tile)
+        return Engine(options.weights, device=options.device, tile=options.tile, tta=options.tta)
 
     return build
 

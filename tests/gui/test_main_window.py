@@ -412,3 +412,31 @@ def test_the_pixel_limit_setting_refuses_large_photos_before_decoding(
     window.pixel_limit_menu.actions()[1].trigger()  # 400 MP: now it is decoded (and found short)
     (job,) = run_batch(qtbot, window, [bomb])
     assert "limit" not in window.queue.detail(job)
+
+
+def test_best_quality_rebuilds_the_engine_with_tta_and_is_remembered(
+    qtbot, settings, tiny_factory, tiny_weights, monkeypatch
+):
+    from carsr_gui.gui import main_window, worker
+
+    built = []
+
+    def factory(options):
+        built.append(options)
+        return tiny_factory
+
+    monkeypatch.setattr(main_window, "engine_factory", factory)
+    window = main_window.MainWindow(settings)
+    qtbot.addWidget(window)
+    assert not window.tta_action.isChecked() and built[-1].tta is False
+    window.tta_action.trigger()
+    assert settings["process/tta"] is True and built[-1].tta is True
+    window.close()
+
+    again = main_window.MainWindow(settings)
+    qtbot.addWidget(again)
+    assert again.tta_action.isChecked() and built[-1].tta is True
+    again.close()
+    # The real factory builds an engine that averages eight passes.
+    options = worker.EngineOptions(tiny_weights, "cpu", 96, tta=True)
+    assert worker.engine_factory(options)().passes == 8
