@@ -184,16 +184,15 @@ class Engine:
         flips and turns keep the 4-pixel grid, so tiles still stitch without seams); the code
         is the plain pass's."""
         x = batch.astype(np.float32) / np.float32(255.0)
-        total = None
-        code = None
+        total, code = 0.0, None
         for turns, mirrored in TTA_TRANSFORMS[: self.passes]:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             t = np.rot90(x, turns, axes=(1, 2))
             t = t[:, :, ::-1] if mirrored else t
             y, c = self._forward(np.ascontiguousarray(t), xla)
-            y = np.rot90(y[:, :, ::-1] if mirrored else y, -turns, axes=(1, 2))
-            total, code = (y, c) if total is None else (total + y, code)
+            code = c if code is None else code  # the plain pass comes first
+            total = total + np.rot90(y[:, :, ::-1] if mirrored else y, -turns, axes=(1, 2))
             if step is not None:
                 step(len(batch))
         return np.rint(total * (255.0 / self.passes)).astype(np.uint8), code
