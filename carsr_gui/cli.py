@@ -196,6 +196,9 @@ def cmd_train(args) -> int:
         width=args.width,
         steps_per_epoch=args.steps_per_epoch,
         val_images=args.val_images,
+        degradation=args.degradation,
+        jpeg_quality=args.jpeg_quality,
+        jpeg_fraction=args.jpeg_fraction,
     )
     print(f"weights written to {train(cfg)}")
     return EXIT_OK
@@ -226,6 +229,16 @@ def _size(text: str) -> tuple[int, int]:
     if w <= 0 or h <= 0:
         raise argparse.ArgumentTypeError(f"size must be positive, not {text!r}")
     return w, h
+
+
+def _quality_range(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO-HI such as 30-95, not {text!r}") from None
+    if not 1 <= lo <= hi <= 100:
+        raise argparse.ArgumentTypeError(f"qualities must satisfy 1 <= LO <= HI <= 100: {text!r}")
+    return lo, hi
 
 
 def _positive(text: str) -> int:
@@ -327,6 +340,25 @@ def parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--dropout", type=float, default=0.0, help="rate of the seed's dropout layer (default 0)"
+    )
+    tr.add_argument(
+        "--degradation",
+        choices=("clean", "jpeg"),
+        default="clean",
+        help="jpeg: most low-res patches are saved as a JPEG of a random quality first",
+    )
+    tr.add_argument(
+        "--jpeg-quality",
+        type=_quality_range,
+        default=(30, 95),
+        metavar="LO-HI",
+        help="JPEG qualities drawn for --degradation jpeg (default 30-95)",
+    )
+    tr.add_argument(
+        "--jpeg-fraction",
+        type=float,
+        default=0.85,
+        help="share of patches made from a JPEG under --degradation jpeg (default 0.85)",
     )
     tr.add_argument("--variant", choices=("carsr", "seed"), default="carsr")
     tr.add_argument("--width", type=_positive, default=64, help=argparse.SUPPRESS)

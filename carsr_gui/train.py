@@ -16,6 +16,11 @@ from carsr_gui import image_io, metrics, resample
 from carsr_gui.model import MULTIPLE, Variant, build_model
 
 LOSSES = {"l1": "mae", "mse": "mse"}
+DEGRADATIONS = ("clean", "jpeg")
+#: JPEG context around a patch, in low-res pixels: the bicubic filter's reach (2) and more, so
+#: that a patch's enlargement equals the whole photo's; drawn at random per patch so that the
+#: 8x8 block grid falls at every phase relative to the patch (and the 4-pixel pooling grid).
+JPEG_CONTEXT = (4, 20)
 
 
 @dataclass
@@ -34,6 +39,10 @@ class TrainConfig:
     # The seed's Dropout(0.3) after the first pool: noise in the features of a regression net
     # slows fitting and costs PSNR, and inference never uses it, so training turns it off.
     dropout: float = 0.0
+    # "jpeg": most patches' low-res is saved as a JPEG of a random quality before enlarging.
+    degradation: str = "clean"
+    jpeg_quality: tuple[int, int] = (30, 95)
+    jpeg_fraction: float = 0.85
     steps_per_epoch: int = 250
     val_images: int = 50
     seed: int = 0
@@ -50,16 +59,24 @@ class Pair:
 
     hr: np.ndarray
     bicubic: np.ndarray
+    low: np.ndarray
 
 
-def degrade(hr: np.ndarray) -> Pair:
-    """Crop to a multiple of 4, shrink 2x and enlarge back 2x with Pillow's bicubic filter."""
+def degrade(hr: np.ndarray, jpeg_quality: int | None = None) -> Pair:
+    """Crop to a multiple of 4, shrink 2x (saved as a JPEG of ``jpeg_quality`` if given) and
+    enlarge back 2x with Pillow's bicubic filter."""
     hr = resample.crop_to_multiple(hr, MULTIPLE)
-    return Pair(hr, resample.enlarge(resample.make_low_res(hr)))
+    low = resample.make_low_res(hr)
+    if jpeg_quality is not None:
+        low = resample.jpeg_roundtrip(low, jpeg_quality)
+    return Pair(hr, resample.enlarge(low), low)
 
 
 def load_pairs(
-    paths: Sequence[Path], min_size: int, log: Callable[[str], None] = print
+    paths: Sequence[Path],
+    min_size: int,
+    log: Callable[[str], None] = print,
+    jpeg_quality: int | None = None,
 ) -> list[Pair]:
     """Decode and degrade every photo once, so that each step only crops arrays in memory."""
     pairs = []
@@ -70,17 +87,44 @@ def load_pairs(
             log(f"carsr: {exc}")
             continue
         if min(hr.shape[:2]) >= min_size:
-            pairs.append(degrade(hr))
+            pairs.append(degrade(hr, jpeg_quality))
     return pairs
 
 
-def sample_batches(pairs: Sequence[Pair], batch: int, patch: int, seed: int) -> Iterator:
+def jpeg_patch(
+    low: np.ndarray, top: int, left: int, size: int, quality: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The bicubic enlargement of the low-res patch at ``(top, left)`` (``size`` low-res pixels
+    square) after its neighbourhood was saved as a JPEG of ``quality``: the degradation of a
+    compressed photo, computed on a patch's worth of pixels instead of the whole photo."""
+    lo, hi = JPEG_CONTEXT
+    y0 = max(0, top - int(rng.integers(lo, hi)))
+    x0 = max(0, left - int(rng.integers(lo, hi)))
+    y1 = min(low.shape[0], top + size + int(rng.integers(lo, hi)))
+    x1 = min(low.shape[1], left + size + int(rng.integers(lo, hi)))
+    up = resample.enlarge(resample.jpeg_roundtrip(low[y0:y1, x0:x1], quality))
+    dy, dx = 2 * (top - y0), 2 * (left - x0)
+    return up[dy : dy + 2 * size, dx : dx + 2 * size]
+
+
+def sample_batches(
+    pairs: Sequence[Pair],
+    batch: int,
+    patch: int,
+    seed: int,
+    jpeg_quality: tuple[int, int] | None = None,
+    jpeg_fraction: float = 0.85,
+) -> Iterator:
     """Endless ``(bicubic, hr)`` float32 batches of random patches with horizontal flips.
 
     Offsets are multiples of 4, the grid that tiling uses at inference, so that the bicubic
     filter's phase and the max-pool grid look the same to the model in training and in use.
+    With ``jpeg_quality=(lo, hi)``, a ``jpeg_fraction`` of the patches are made from a JPEG of a
+    quality drawn from ``lo..hi`` (inclusive) instead of the clean low-res.
     """
     rng = np.random.default_rng(seed)
+    # JPEG draws come from their own stream: a seed picks the same patches with or without them.
+    jpeg_rng = np.random.default_rng([seed, 1])
     # Large photos hold more distinct patches: sample photos in proportion to their area.
     area = np.array([p.hr.shape[0] * p.hr.shape[1] for p in pairs], dtype=np.float64)
     prob = area / area.sum()
@@ -92,7 +136,12 @@ def sample_batches(pairs: Sequence[Pair], batch: int, patch: int, seed: int) -> 
             top = rng.integers(0, (p.hr.shape[0] - patch) // MULTIPLE + 1) * MULTIPLE
             left = rng.integers(0, (p.hr.shape[1] - patch) // MULTIPLE + 1) * MULTIPLE
             sl = np.s_[top : top + patch, left : left + patch]
-            x[i], y[i] = p.bicubic[sl], p.hr[sl]
+            y[i] = p.hr[sl]
+            if jpeg_quality and jpeg_rng.random() < jpeg_fraction:
+                q = int(jpeg_rng.integers(jpeg_quality[0], jpeg_quality[1] + 1))
+                x[i] = jpeg_patch(p.low, top // 2, left // 2, patch // 2, q, jpeg_rng)
+            else:
+                x[i] = p.bicubic[sl]
             if rng.random() < 0.5:
                 x[i], y[i] = x[i, :, ::-1], y[i, :, ::-1]
         yield x.astype(np.float32) / 255.0, y.astype(np.float32) / 255.0
@@ -186,7 +235,10 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, log)
     if not train_pairs:
         raise SystemExit(f"carsr: {cfg.data}: no usable training images")
-    val_pairs = load_pairs(image_paths(cfg.val)[: cfg.val_images], MULTIPLE, log) if cfg.val else []
+    # Validation on JPEG runs scores one fixed quality in the middle of the range.
+    val_q = sum(cfg.jpeg_quality) // 2 if cfg.degradation == "jpeg" else None
+    val_paths = image_paths(cfg.val)[: cfg.val_images] if cfg.val else []
+    val_pairs = load_pairs(val_paths, MULTIPLE, log, val_q)
     log(
         f"{len(train_pairs)} training photos, {len(val_pairs)} validation photos "
         f"prepared in {time.perf_counter() - t0:.0f} s"
@@ -197,7 +249,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
     # Seeding the sampler with the epoch makes a resumed run draw the patches a straight run would.
     def batches() -> Iterator:
         for epoch in range(start_epoch, epochs):
-            gen = sample_batches(train_pairs, cfg.batch, cfg.patch, cfg.seed * 100_003 + epoch)
+            gen = sample_batches(
+                train_pairs,
+                cfg.batch,
+                cfg.patch,
+                cfg.seed * 100_003 + epoch,
+                cfg.jpeg_quality if cfg.degradation == "jpeg" else None,
+                cfg.jpeg_fraction,
+            )
             for _ in range(cfg.steps_per_epoch):
                 yield next(gen)
 

@@ -65,6 +65,54 @@ def test_batches_are_seeded_aligned_and_in_range():
     assert a[1].min() >= 0 and a[1].max() <= 1
 
 
+def test_jpeg_patch_is_the_whole_photos_enlargement_of_its_jpeg_context(monkeypatch):
+    from carsr_gui import resample
+
+    pair = training.degrade(drawn_image(96, 128, seed=4))
+    rng = np.random.default_rng(0)
+    # Without compression, a patch cut from its context's enlargement is the whole photo's
+    # enlargement there, also at the borders: the context covers the bicubic filter's reach.
+    monkeypatch.setattr(resample, "jpeg_roundtrip", lambda img, quality: img)
+    for top, left in [(0, 0), (10, 14), (32, 48), (48, 64 - 16)]:
+        got = training.jpeg_patch(pair.low, top, left, 16, 50, rng)
+        want = pair.bicubic[2 * top : 2 * top + 32, 2 * left : 2 * left + 32]
+        np.testing.assert_array_equal(got, want)
+
+
+def test_jpeg_roundtrip_loses_more_at_lower_quality():
+    from carsr_gui import metrics, resample
+
+    img = drawn_image(64, 80, seed=2)
+    assert resample.jpeg_roundtrip(img, 30).shape == img.shape
+    errors = [metrics.psnr(resample.jpeg_roundtrip(img, q), img) for q in (30, 75, 95)]
+    assert errors[0] < errors[1] < errors[2]
+
+
+def test_jpeg_batches_are_seeded_and_compressed():
+    pairs = [training.degrade(drawn_image(64, 80, seed=s)) for s in range(3)]
+    jpeg = dict(jpeg_quality=(30, 40), jpeg_fraction=1.0)
+    a = next(training.sample_batches(pairs, 6, 32, seed=3, **jpeg))
+    b = next(training.sample_batches(pairs, 6, 32, seed=3, **jpeg))
+    clean = next(training.sample_batches(pairs, 6, 32, seed=3))
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[0].shape == clean[0].shape and a[0].dtype == np.float32
+    # Same ground truth, degraded input: every patch was compressed.
+    np.testing.assert_array_equal(a[1], clean[1])
+    assert all(np.abs(a[0][i] - clean[0][i]).max() > 0 for i in range(6))
+
+
+def test_training_on_jpeg_degradation_runs(photo_folder, tmp_path):
+    out = tmp_path / "jpeg"
+    messages = []
+    training.train(
+        config(photo_folder, out, steps=4, degradation="jpeg", jpeg_quality=(60, 80)),
+        log=messages.append,
+    )
+    state = json.loads((out / "state.json").read_text())
+    assert state["config"]["degradation"] == "jpeg"
+    assert [int(r["step"]) for r in read_log(out)] == [4]
+
+
 def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, tmp_path):
     import keras
 
