@@ -174,9 +174,31 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
-def cmd_train(args) -> int:
-    from carsr_gui.train import TrainConfig, train
+def _without_workers(argv: Sequence[str]) -> list[str]:
+    """The command line minus ``--workers N`` (also written ``--workers=N`` or abbreviated)."""
+    out, skip = [], False
+    for token in argv:
+        name, eq, _ = token.partition("=")
+        if skip:
+            skip = False
+        elif len(name) >= 4 and "--workers".startswith(name):
+            skip = not eq
+        else:
+            out.append(token)
+    return out
 
+
+def cmd_train(args) -> int:
+    import os
+
+    from carsr_gui.train import TrainConfig, run_local_workers, train
+
+    if args.workers > 1:
+        if "TF_CONFIG" in os.environ:
+            say(None, "--workers starts a cluster of its own: unset TF_CONFIG, or leave --workers")
+            return EXIT_USAGE
+        argv = [*_without_workers(args.argv), "--strategy", "multiworker"]
+        return run_local_workers(argv, args.workers, grace=args.timeout + 30)
     cfg = TrainConfig(
         data=args.data,
         val=args.val,
@@ -199,8 +221,11 @@ def cmd_train(args) -> int:
         degradation=args.degradation,
         jpeg_quality=args.jpeg_quality,
         jpeg_fraction=args.jpeg_fraction,
+        timeout=args.timeout,
     )
-    print(f"weights written to {train(cfg)}")
+    weights = train(cfg)
+    if weights is not None:  # None: a worker other than the chief
+        print(f"weights written to {weights}")
     return EXIT_OK
 
 
@@ -245,6 +270,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
     return value
 
 
@@ -367,7 +399,19 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto"
     )
-    tr.add_argument("--resume", action="store_true")
+    tr.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="train as N worker processes on this machine (a local cluster, see the README)",
+    )
+    tr.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        help="seconds a worker waits for the others before the run ends with an error (default 60)",
+    )
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument(
         "--init",
         type=Path,
@@ -381,6 +425,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "tile", None) is not None and (
         args.tile % 4 or args.tile <= 2 * args.margin + 4
     ):

@@ -4,6 +4,7 @@ Keras 3's ``fit`` does not run under MultiWorkerMirroredStrategy, keras-team/ker
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -206,14 +207,16 @@ def make_strategy(name: str, timeout: float = DEFAULT_TIMEOUT):
         else:
             name = "default"
     if name == "multiworker":
-        from tensorflow.python.distribute import collective_all_reduce_strategy as collective
-
-        collective.CollectiveAllReduceExtended._check_health_initial_timeout = timeout
+        _bound_cluster_wait(timeout)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
         try:
             return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-        except RuntimeError as exc:  # "Timeout waiting for the cluster"
-            raise SystemExit(f"carsr: {_cluster_name()}: {exc}; {CLUSTER_HINT}") from None
+        except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
+            raise SystemExit(
+                f"carsr: {_cluster_name()}: the other workers did not all join within "
+                f"{timeout:g} s (--timeout): check that every worker in TF_CONFIG is started "
+                "and reachable"
+            ) from None
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -223,7 +226,36 @@ def make_strategy(name: str, timeout: float = DEFAULT_TIMEOUT):
     raise ValueError(f"unknown strategy {name!r}")
 
 
-CLUSTER_HINT = "check that every worker in TF_CONFIG is running and reachable"
+def _bound_cluster_wait(timeout: float) -> None:
+    """Make the workers give up waiting for each other to join after ``timeout`` seconds.
+
+    MultiWorkerMirroredStrategy sets up TensorFlow's coordination service, whose registration
+    waits for every worker for an hour by default (it also notices, by heartbeats, a worker
+    that has died, in about 10-20 s). It keeps a configuration made before it, so this makes
+    the one it would make, with the wait bounded. Private TensorFlow API: no public one sets it.
+    """
+    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    from carsr_gui.tf_setup import tf
+
+    spec = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    if not spec.jobs:
+        return
+    jobs = [
+        collective.coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+        for job in ("chief", "worker")
+        if job in spec.jobs
+    ]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=int(timeout * 1000),
+    )
+    # The leader (worker 0) too waits at most that long for the others to register.
+    context.context().coordination_service.cluster_register_with_barrier = True
 
 
 def _cluster_name() -> str:
@@ -284,7 +316,7 @@ def sum_over_workers(
     def replica_sum():
         return tf.distribute.get_replica_context().all_reduce("SUM", share, options=options)
 
-    total = strategy.experimental_local_results(strategy.run(replica_sum))[0]
+    total = strategy.experimental_local_results(tf.function(strategy.run)(replica_sum))[0]
     return total.numpy().astype(np.float64)
 
 
@@ -396,14 +428,29 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
     ) as exc:
         if worker.count == 1:
             raise
-        reason = str(exc.message).strip().splitlines()[0]
         raise SystemExit(
-            f"carsr: {worker}: lost the other workers ({type(exc).__name__}: {reason[:200]}); "
-            f"{ckpt} holds the last completed epoch: --resume continues from there"
+            f"carsr: {worker}: {lost_contact(str(exc.message))}; {ckpt} holds "
+            "the last completed epoch: --resume continues from there"
         ) from None
     finally:
         if not worker.chief:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def lost_contact(message: str) -> str:
+    """What TensorFlow's message on a failed collective says, in one line: the peer and the
+    reason, without the traceback of the graph node."""
+    import re
+
+    peer = re.search(r"/job:\w+/replica:\d+/task:(\d+)", message)
+    lines = [
+        line.strip()
+        for line in message.splitlines()
+        if line.strip()
+        and not line.startswith(("Graph execution error", "Detected at node", "  File"))
+    ]
+    reason = lines[0].removeprefix("Collective ops is aborted by: ").rstrip(":") if lines else "?"
+    return f"lost contact with {f'worker {peer[1]}' if peer else 'the other workers'} ({reason})"
 
 
 def _train(
@@ -615,3 +662,71 @@ def install_weights(src: Path, folder: Path, card: dict) -> dict:
     }
     (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return card
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on the loopback interface (held open until all are
+    found, so that none is handed out twice)."""
+    import socket
+
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def local_cluster(count: int) -> list[str]:
+    """The ``TF_CONFIG`` of each of ``count`` workers on this machine (worker 0 is the chief)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
+    return [
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        for i in range(count)
+    ]
+
+
+def run_local_workers(args: Sequence[str], count: int, grace: float) -> int:
+    """Run ``carsr <args>`` as ``count`` worker processes of one local cluster and wait for them.
+
+    Each worker gets its ``TF_CONFIG`` and an equal share of the CPU cores for TensorFlow's
+    threads. When one fails, the others end on their own within their timeout; any still
+    running ``grace`` seconds later is stopped. Returns the first failing exit status, else 0.
+    """
+    import subprocess
+
+    if getattr(sys, "frozen", False):  # the packaged app's executable is ``carsr`` itself
+        command = [sys.executable, *args]
+    else:
+        command = [sys.executable, "-m", "carsr_gui", *args]
+    threads = str(max(1, (os.cpu_count() or 1) // count))
+    procs = []
+    for tf_config in local_cluster(count):
+        env = {**os.environ, "TF_CONFIG": tf_config}
+        env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+        procs.append(subprocess.Popen(command, env=env))
+    failed, deadline = 0, None
+    try:
+        while any(p.poll() is None for p in procs):
+            codes = [p.returncode for p in procs if p.returncode]
+            if codes and deadline is None:
+                failed, deadline = codes[0], time.monotonic() + grace
+            elif deadline is not None and time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C from the terminal
+        failed = 130
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(10)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    failed = failed or next((p.returncode for p in procs if p.returncode), 0)
+    return failed if failed > 0 else 1 if failed else 0
