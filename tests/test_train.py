@@ -171,6 +171,39 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
     assert json.loads((out / "state.json").read_text())["config"]["loss"] == "mse"
 
 
+def test_resume_needs_a_checkpoint(photo_folder, tmp_path):
+    with pytest.raises(SystemExit, match=r"checkpoint.keras: nothing to resume"):
+        training.train(config(photo_folder, tmp_path / "none", resume=True), log=print)
+
+
+def test_checkpoint_holds_its_state_and_runs_saved_before_that_resume(photo_folder, tmp_path):
+    import zipfile
+
+    out = tmp_path / "run"
+    training.train(config(photo_folder, out, steps=4), log=lambda m: None)
+    ckpt = out / "checkpoint.keras"
+    state = json.loads((out / "state.json").read_text())
+    assert training.read_state(out) == state and state["epoch"] == 1
+    assert not list(out.glob("*.tmp.*"))  # written under temporary names, then moved
+
+    # A checkpoint from before the state moved into it: the state comes from state.json; a
+    # log row written after that checkpoint (old runs logged first) is not repeated.
+    with zipfile.ZipFile(ckpt) as old:
+        entries = {name: old.read(name) for name in old.namelist()}
+    with zipfile.ZipFile(ckpt, "w") as old:
+        for name, data in entries.items():
+            if name != training.STATE_ENTRY:
+                old.writestr(name, data)
+    with (out / "log.csv").open("a") as f:
+        f.write("2,8,9.0,0,0,0,lost\n")
+    messages = []
+    training.train(config(photo_folder, out, steps=8, resume=True), log=messages.append)
+    assert any("resumed" in m and "epoch 1" in m for m in messages)
+    rows = read_log(out)
+    assert [int(r["step"]) for r in rows] == [4, 8] and rows[1]["time"] != "lost"
+    assert training.read_state(out)["epoch"] == 2
+
+
 def test_seed_variant_trains_and_resumes_under_mixed_bfloat16(photo_folder, tmp_path):
     import keras
 
@@ -196,6 +229,7 @@ def test_seed_variant_trains_and_resumes_under_mixed_bfloat16(photo_folder, tmp_
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert ckpt.dtype_policy.name == "mixed_bfloat16"
+    assert type(ckpt.optimizer).__name__ == "Adam"  # bfloat16 needs no loss scaling
     assert [int(r["step"]) for r in read_log(out)] == [4, 8]
     assert np.isfinite([float(r["loss"]) for r in read_log(out)]).all()
     # The shipped file is float32 and loads into a float32 seed model.
@@ -233,27 +267,39 @@ def test_no_usable_photos_is_a_clear_error(tmp_path):
         training.train(config(tmp_path, tmp_path / "run"), log=lambda m: None)
 
 
-def test_mirrored_strategy_on_two_logical_cpus(photo_folder, tmp_path):
+def test_mirrored_strategy_on_two_logical_cpus_in_float32_and_float16(photo_folder, tmp_path):
     script = textwrap.dedent(f"""
         import carsr_gui.tf_setup
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
         from pathlib import Path
         from carsr_gui import train as t
         s = t.make_strategy("mirrored")
         print("replicas", s.num_replicas_in_sync)
-        cfg = t.TrainConfig(data=Path({str(photo_folder)!r}), out=Path({str(tmp_path)!r}) / "m",
-                            width=4, steps=2, steps_per_epoch=2, batch=4, patch=32,
-                            precision="fp32", strategy="mirrored")
-        print("weights", t.train(cfg, log=print))
+        for precision in ("fp32", "fp16"):
+            out = Path({str(tmp_path)!r}) / precision
+            cfg = t.TrainConfig(data=Path({str(photo_folder)!r}), out=out, width=4, steps=4,
+                                steps_per_epoch=2, batch=4, patch=32, precision=precision,
+                                strategy="mirrored")
+            print("weights", t.train(cfg, log=print))
+            ckpt = keras.models.load_model(out / "checkpoint.keras")
+            print(precision, "optimizer", type(ckpt.optimizer).__name__, int(ckpt.optimizer.iterations))
     """)
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "replicas 2" in done.stdout
-    assert (tmp_path / "m" / "model.weights.h5").is_file()
+    # Loss scaling where float16 needs it, and only there.
+    assert "fp32 optimizer Adam 4" in done.stdout
+    assert "fp16 optimizer LossScaleOptimizer" in done.stdout
+    for precision in ("fp32", "fp16"):
+        rows = read_log(tmp_path / precision)
+        assert [int(r["step"]) for r in rows] == [2, 4]
+        assert np.isfinite([float(r["loss"]) for r in rows]).all()
+        assert (tmp_path / precision / "model.weights.h5").is_file()
 
 
 def test_installed_weights_load_as_the_bundled_model(tmp_path, tiny_weights, monkeypatch):
