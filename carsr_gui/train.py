@@ -195,7 +195,7 @@ def make_strategy(name: str, timeout: float = DEFAULT_TIMEOUT):
     """The tf.distribute strategy: Mirrored on several local GPUs, MultiWorker under TF_CONFIG.
 
     Under MultiWorker, a collective that waits more than ``timeout`` seconds for a worker fails,
-    and so does the wait for the whole cluster at start (TensorFlow's default: forever).
+    and so does the wait for the whole cluster at start (TensorFlow's default: an hour).
     """
     from carsr_gui.tf_setup import tf
 
@@ -270,10 +270,12 @@ def _cluster_name() -> str:
 
 @dataclass(frozen=True)
 class Worker:
-    """Where this process stands in the cluster: index (0 is the chief) of count."""
+    """Where this process stands in the cluster: index (0 is the chief) of count, and its
+    name in TF_CONFIG's terms (``worker 1``, or ``chief 0`` where the cluster names a chief)."""
 
     index: int = 0
     count: int = 1
+    task: str = "worker 0"
 
     @property
     def chief(self) -> bool:
@@ -292,10 +294,11 @@ class Worker:
             if job in spec.jobs
             for i in range(spec.num_tasks(job))
         ]
-        return cls(tasks.index((resolver.task_type, resolver.task_id)), len(tasks))
+        me = (resolver.task_type, resolver.task_id)
+        return cls(tasks.index(me), len(tasks), f"{me[0]} {me[1]}")
 
     def __str__(self) -> str:
-        return f"worker {self.index} of {self.count}"
+        return f"{self.task} of {self.count}"
 
 
 def sum_over_workers(
@@ -303,7 +306,7 @@ def sum_over_workers(
 ) -> np.ndarray:
     """``values`` summed over the workers, each worker's counted once. A collective: every worker
     calls it at the same point. ``wait``: for as long as the slowest worker takes (a worker that
-    dies meanwhile is caught by TensorFlow's health check), not the strategy's timeout."""
+    dies meanwhile is noticed by TensorFlow's heartbeats), not the strategy's timeout."""
     if worker.count == 1:
         return np.asarray(values, np.float64)
     from carsr_gui.tf_setup import tf
@@ -442,7 +445,7 @@ def lost_contact(message: str) -> str:
     reason, without the traceback of the graph node."""
     import re
 
-    peer = re.search(r"/job:\w+/replica:\d+/task:(\d+)", message)
+    peer = re.search(r"/job:(\w+)/replica:\d+/task:(\d+)", message)
     lines = [
         line.strip()
         for line in message.splitlines()
@@ -450,7 +453,7 @@ def lost_contact(message: str) -> str:
         and not line.startswith(("Graph execution error", "Detected at node", "  File"))
     ]
     reason = lines[0].removeprefix("Collective ops is aborted by: ").rstrip(":") if lines else "?"
-    return f"lost contact with {f'worker {peer[1]}' if peer else 'the other workers'} ({reason})"
+    return f"lost contact with {f'{peer[1]} {peer[2]}' if peer else 'the other workers'} ({reason})"
 
 
 def _train(
@@ -528,7 +531,7 @@ def _train(
         local_replicas = ctx.num_replicas_in_sync // ctx.num_input_pipelines
 
         # Seeding the sampler with the epoch makes a resumed run draw the patches a straight run
-        # would; worker 0 draws those of a run on one worker.
+        # would; with the worker's index, each worker draws its own.
         def batches() -> Iterator:
             for epoch in range(start_epoch, epochs):
                 seed = cfg.seed * 100_003 + epoch + ctx.input_pipeline_id * 2**32

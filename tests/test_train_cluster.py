@@ -169,3 +169,24 @@ def test_local_cluster_configs():
     assert len(set(addresses)) == 3 and all(a.startswith("127.0.0.1:") for a in addresses)
     assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
     assert all(c["cluster"] == configs[0]["cluster"] for c in configs)
+
+
+def test_lost_contact_names_the_worker_and_the_reason_in_one_line():
+    message = (
+        "Graph execution error:\n\nDetected at node CollectiveReduceV2 defined at (most recent "
+        'call last):\n  File "carsr_gui/train.py", line 511, in train_step\n\n'
+        "Collective ops is aborted by: recvmsg:Connection reset by peer\nAdditional GRPC error "
+        "information from remote target /job:worker/replica:0/task:1 while calling "
+        "/tensorflow.WorkerService/RecvBuf:\n [[{{node CollectiveReduceV2}}]]"
+    )
+    assert training.lost_contact(message) == (
+        "lost contact with worker 1 (recvmsg:Connection reset by peer)"
+    )
+    assert training.lost_contact("") == "lost contact with the other workers (?)"
+
+
+def test_the_local_workers_get_the_command_line_without_workers():
+    from carsr_gui.cli import _without_workers
+
+    argv = ["train", "--data", "d", "--workers", "2", "--width", "4", "--work=3", "--wor", "5"]
+    assert _without_workers(argv) == ["train", "--data", "d", "--width", "4"]
