@@ -156,7 +156,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from carsr_gui.resources import WeightsError, bundled_weights
+    from carsr_gui.resources import WeightsError, bundled_models, bundled_weights
     from carsr_gui.tf_setup import keras, tf
 
     print(f"carsr {__version__}")
@@ -166,15 +166,20 @@ def cmd_info(args) -> int:
     print(f"CPU bfloat16 support (AVX-512 BF16/AMX): {'yes' if devices.cpu_has_bf16() else 'no'}")
     device = devices.resolve_device("auto")
     print(f"default device: {devices.describe(device, devices.resolve_precision('auto', device))}")
-    try:
-        path, card = bundled_weights()
-    except WeightsError as exc:
-        say(None, str(exc))
-        return EXIT_FAILED
-    print(f"weights: {path} (sha256 verified)")
-    print(f"model: {card.get('summary', card.get('variant'))}")
-    for key, value in card.get("quality", {}).items():
-        print(f"  {key}: {value}")
+    print(
+        f"weights choice (--model auto): jpeg for JPEGs up to quality ~{JPEG_MAX_QUALITY} "
+        "(estimated from the file), clean otherwise"
+    )
+    for name in ["clean", *(n for n in bundled_models() if n != "clean")]:
+        try:
+            path, card = bundled_weights(name)
+        except WeightsError as exc:
+            say(None, str(exc))
+            return EXIT_FAILED
+        print(f"{name} weights: {path} (sha256 verified)")
+        print(f"  model: {card.get('summary', card.get('variant'))}")
+        for key, value in card.get("quality", {}).items():
+            print(f"  {key}: {value}")
     return EXIT_OK
 
 

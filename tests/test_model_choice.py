@@ -131,3 +131,14 @@ def test_upscale_reports_the_weights_per_file(two_models, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "a.jpg -> " in err and ", jpeg weights (JPEG quality ~75))" in err
     assert "b.png -> " in err and ", clean weights (not a JPEG))" in err
+
+
+def test_info_covers_every_bundled_weights_file(two_models, capsys):
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    for name in ("clean", "jpeg"):
+        assert f"{name} weights: {two_models / (name + '.weights.h5')} (sha256 verified)" in out
+        assert f"  model: tiny {name}" in out
+    (two_models / "jpeg.weights.h5").write_bytes(b"damaged")
+    assert cli.main(["info"]) == 1
+    assert "jpeg.weights.h5: model weights damaged" in capsys.readouterr().err
