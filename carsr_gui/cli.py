@@ -10,6 +10,7 @@ from pathlib import Path
 
 from carsr_gui import __version__, devices, image_io
 from carsr_gui.engine import DEFAULT_MARGIN, DEFAULT_TILE, SCALES
+from carsr_gui.model_choice import JPEG_MAX_QUALITY, MODEL_SETTINGS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -35,9 +36,10 @@ def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
 
 
 def _engine(args):
-    from carsr_gui.engine import Engine
+    from carsr_gui.model_choice import Engines
 
-    return Engine(
+    return Engines(
+        args.model,
         args.weights,
         device=args.device,
         precision=args.precision,
@@ -94,10 +96,12 @@ def cmd_upscale(args) -> int:
                     dest, photo, result.output, result.alpha, fmt=fmt, quality=args.quality
                 )
                 for note in result.notes:
-                    bar.write(f"carsr: {src}: {note}", file=sys.stderr)
+                    if note != result.weights:  # said by --verbose: one line per file is noise
+                        bar.write(f"carsr: {src}: {note}", file=sys.stderr)
                 if args.verbose:
                     bar.write(
-                        f"{src} -> {dest} ({result.seconds:.1f} s, {result.device})",
+                        f"{src} -> {dest} ({result.seconds:.1f} s, {result.device}, "
+                        f"{result.weights})",
                         file=sys.stderr,
                     )
             except image_io.ImageError as exc:
@@ -132,7 +136,7 @@ def cmd_eval(args) -> int:
     rows, failed = [], 0
     for path in files:
         try:
-            rows.append(evaluate.evaluate_file(engine, path))
+            rows.append(evaluate.evaluate_file(engine, path, args.jpeg))
         except image_io.ImageError as exc:
             failed += 1
             say(None, str(exc))
@@ -152,7 +156,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from carsr_gui.resources import WeightsError, bundled_weights
+    from carsr_gui.resources import WeightsError, bundled_models, bundled_weights
     from carsr_gui.tf_setup import keras, tf
 
     print(f"carsr {__version__}")
@@ -162,15 +166,20 @@ def cmd_info(args) -> int:
     print(f"CPU bfloat16 support (AVX-512 BF16/AMX): {'yes' if devices.cpu_has_bf16() else 'no'}")
     device = devices.resolve_device("auto")
     print(f"default device: {devices.describe(device, devices.resolve_precision('auto', device))}")
-    try:
-        path, card = bundled_weights()
-    except WeightsError as exc:
-        say(None, str(exc))
-        return EXIT_FAILED
-    print(f"weights: {path} (sha256 verified)")
-    print(f"model: {card.get('summary', card.get('variant'))}")
-    for key, value in card.get("quality", {}).items():
-        print(f"  {key}: {value}")
+    print(
+        f"weights choice (--model auto): jpeg for JPEGs up to quality ~{JPEG_MAX_QUALITY} "
+        "(estimated from the file), clean otherwise"
+    )
+    for name in ["clean", *(n for n in bundled_models() if n != "clean")]:
+        try:
+            path, card = bundled_weights(name)
+        except WeightsError as exc:
+            say(None, str(exc))
+            return EXIT_FAILED
+        print(f"{name} weights: {path} (sha256 verified)")
+        print(f"  model: {card.get('summary', card.get('variant'))}")
+        for key, value in card.get("quality", {}).items():
+            print(f"  {key}: {value}")
     return EXIT_OK
 
 
@@ -301,7 +310,17 @@ def parser() -> argparse.ArgumentParser:
             help="average 8 flipped and turned passes: about 0.1 dB sharper, 8x slower",
         )
         sp.add_argument(
-            "--weights", type=Path, default=None, help="weights file (default: the bundled model)"
+            "--model",
+            choices=MODEL_SETTINGS,
+            default="auto",
+            help="bundled weights: auto picks jpeg for JPEGs up to quality "
+            f"{JPEG_MAX_QUALITY} (estimated from the file), clean otherwise",
+        )
+        sp.add_argument(
+            "--weights",
+            type=Path,
+            default=None,
+            help="weights file; overrides --model (default: the bundled weights)",
         )
 
     up = sub.add_parser("upscale", help="enlarge photos and write them to a folder")
@@ -330,6 +349,13 @@ def parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="PSNR/SSIM of bicubic and the model on ground-truth images")
     ev.add_argument("inputs", nargs="+", type=Path, metavar="HR_PATH")
     ev.add_argument("--json", action="store_true", help="machine-readable output")
+    ev.add_argument(
+        "--jpeg",
+        type=int,
+        choices=range(1, 101),
+        metavar="Q",
+        help="save the low-res as a JPEG of quality Q (1-100) first, as photos come",
+    )
     engine_options(ev)
     ev.set_defaults(func=cmd_eval)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from carsr_gui import image_io, metrics, resample
+from carsr_gui import image_io, jpeg, metrics, resample
 from carsr_gui.model import MULTIPLE, Variant, build_model
 
 LOSSES = {"l1": "mae", "mse": "mse"}
@@ -82,7 +82,7 @@ def degrade(hr: np.ndarray, jpeg_quality: int | None = None) -> Pair:
     hr = resample.crop_to_multiple(hr, MULTIPLE)
     low = resample.make_low_res(hr)
     if jpeg_quality is not None:
-        low = resample.jpeg_roundtrip(low, jpeg_quality)
+        low = jpeg.roundtrip(low, jpeg_quality)
     return Pair(hr, resample.enlarge(low), low)
 
 
@@ -116,7 +116,7 @@ def jpeg_patch(
     x0 = max(0, left - int(rng.integers(lo, hi)))
     y1 = min(low.shape[0], top + size + int(rng.integers(lo, hi)))
     x1 = min(low.shape[1], left + size + int(rng.integers(lo, hi)))
-    up = resample.enlarge(resample.jpeg_roundtrip(low[y0:y1, x0:x1], quality))
+    up = resample.enlarge(jpeg.roundtrip(low[y0:y1, x0:x1], quality))
     dy, dx = 2 * (top - y0), 2 * (left - x0)
     return up[dy : dy + 2 * size, dx : dx + 2 * size]
 

@@ -66,26 +66,17 @@ def test_batches_are_seeded_aligned_and_in_range():
 
 
 def test_jpeg_patch_is_the_whole_photos_enlargement_of_its_jpeg_context(monkeypatch):
-    from carsr_gui import resample
+    from carsr_gui import jpeg
 
     pair = training.degrade(drawn_image(96, 128, seed=4))
     rng = np.random.default_rng(0)
     # Without compression, a patch cut from its context's enlargement is the whole photo's
     # enlargement there, also at the borders: the context covers the bicubic filter's reach.
-    monkeypatch.setattr(resample, "jpeg_roundtrip", lambda img, quality: img)
+    monkeypatch.setattr(jpeg, "roundtrip", lambda img, quality: img)
     for top, left in [(0, 0), (10, 14), (32, 48), (48, 64 - 16)]:
         got = training.jpeg_patch(pair.low, top, left, 16, 50, rng)
         want = pair.bicubic[2 * top : 2 * top + 32, 2 * left : 2 * left + 32]
         np.testing.assert_array_equal(got, want)
-
-
-def test_jpeg_roundtrip_loses_more_at_lower_quality():
-    from carsr_gui import metrics, resample
-
-    img = drawn_image(64, 80, seed=2)
-    assert resample.jpeg_roundtrip(img, 30).shape == img.shape
-    errors = [metrics.psnr(resample.jpeg_roundtrip(img, q), img) for q in (30, 75, 95)]
-    assert errors[0] < errors[1] < errors[2]
 
 
 def test_jpeg_batches_are_seeded_and_compressed():
