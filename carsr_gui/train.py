@@ -522,7 +522,7 @@ def _train(
     )
 
     epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
-    jpeg = cfg.jpeg_quality if cfg.degradation == "jpeg" else None
+    qualities = cfg.jpeg_quality if cfg.degradation == "jpeg" else None
 
     def dataset(ctx):
         """This worker's batches: ``--batch`` is the global batch, split over the replicas;
@@ -536,7 +536,7 @@ def _train(
             for epoch in range(start_epoch, epochs):
                 seed = cfg.seed * 100_003 + epoch + ctx.input_pipeline_id * 2**32
                 gen = sample_batches(
-                    train_pairs, per_replica, cfg.patch, seed, jpeg, cfg.jpeg_fraction
+                    train_pairs, per_replica, cfg.patch, seed, qualities, cfg.jpeg_fraction
                 )
                 for _ in range(cfg.steps_per_epoch * local_replicas):
                     yield next(gen)
