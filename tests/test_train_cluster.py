@@ -44,13 +44,18 @@ def test_two_workers_train_one_model_and_resume(photo_folder, tmp_path):
 
     out = tmp_path / "run"
     common = ["--data", str(photo_folder), "--val", str(photo_folder), "--out", str(out), *TINY]
+    scratch = tmp_path / "tmp"  # the temporary folders of the workers other than the chief
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
     done = subprocess.run(
         carsr(*common, "--steps", "8", "--steps-per-epoch", "4", "--workers", "2"),
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not list(scratch.iterdir())  # worker 1 wrote its copies there and removed them
     assert "2 workers, 2 replicas in sync" in done.stdout
     # Both workers hold the same weights, and the chief wrote them.
     found = digests(done.stdout)
@@ -81,6 +86,7 @@ def test_two_workers_train_one_model_and_resume(photo_folder, tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "at epoch 2" in done.stdout
@@ -110,7 +116,8 @@ def test_a_lost_worker_ends_the_run_in_one_line_and_keeps_the_checkpoint(photo_f
     workers = [
         subprocess.Popen(
             cmd,
-            env={**os.environ, "TF_CONFIG": tf_config},
+            # The killed worker leaves its temporary folder behind: in tmp_path, not /tmp.
+            env={**os.environ, "TF_CONFIG": tf_config, "TMPDIR": str(tmp_path)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
