@@ -640,8 +640,9 @@ def save_float32_weights(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def install_weights(src: Path, folder: Path, card: dict) -> dict:
-    """Copy trained weights into ``folder`` (the bundled ``model_weights``) with their model card.
+def install_weights(src: Path, folder: Path, card: dict, name: str = "clean") -> dict:
+    """Copy trained weights into ``folder`` (the bundled ``model_weights``) as the bundled weights
+    ``name`` (``clean`` or ``jpeg``), with their model card.
 
     ``card`` holds what is known of the training and its figures; the file name, variant, width
     and sha256 are filled in here so that they always describe the file actually shipped.
@@ -649,9 +650,9 @@ def install_weights(src: Path, folder: Path, card: dict) -> dict:
     import shutil
 
     from carsr_gui.engine import _weights_layout
-    from carsr_gui.resources import CARD_NAME, sha256
+    from carsr_gui.resources import MODEL_CARDS, sha256
 
-    dest = folder / "carsr_x2.weights.h5"
+    dest = folder / ("carsr_x2.weights.h5" if name == "clean" else f"carsr_x2_{name}.weights.h5")
     tmp = dest.with_name(".incoming.weights.h5")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
@@ -663,7 +664,8 @@ def install_weights(src: Path, folder: Path, card: dict) -> dict:
         "width": width,
         "sha256": sha256(dest),
     }
-    (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(card, indent=2) + "\n"
+    (folder / MODEL_CARDS[name]).write_text(text, encoding="utf-8")
     return card
 
 

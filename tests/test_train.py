@@ -303,3 +303,20 @@ def test_installed_weights_load_as_the_bundled_model(tmp_path, tiny_weights, mon
     path, loaded = resources.bundled_weights()
     assert loaded == card and path == tmp_path / "carsr_x2.weights.h5"
     assert Engine(tile=96).card["summary"] == "tiny"
+
+
+def test_jpeg_weights_install_beside_the_clean_ones(tmp_path, tiny_weights, monkeypatch):
+    from carsr_gui import resources
+    from carsr_gui.model_choice import Engines
+
+    clean = training.install_weights(tiny_weights, tmp_path, {"summary": "tiny clean"})
+    jpeg = training.install_weights(tiny_weights, tmp_path, {"summary": "tiny jpeg"}, "jpeg")
+    assert jpeg["weights"] == "carsr_x2_jpeg.weights.h5" != clean["weights"]
+    monkeypatch.setattr(resources, "data_dir", lambda name: tmp_path)
+    assert resources.bundled_models() == ["clean", "jpeg"]
+    assert resources.bundled_weights("jpeg") == (tmp_path / jpeg["weights"], jpeg)
+    engines = Engines("auto", tile=96)
+    assert {n: e.card["summary"] for n, e in engines.engines.items()} == {
+        "clean": "tiny clean",
+        "jpeg": "tiny jpeg",
+    }
