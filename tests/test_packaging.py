@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -209,8 +210,11 @@ def test_spec_enters_through_main_and_collects_our_modules(spec):
 def test_spec_bundles_weights_card_and_resources_but_not_the_screenshot(spec):
     datas = spec[1]["Analysis"].kwargs["datas"]
     shipped = {(Path(src).name, dest) for src, dest in datas}
-    for name in ("carsr_x2.weights.h5", "model_card.json"):
-        assert (name, "model_weights") in shipped
+    from carsr_gui import resources
+
+    for card in resources.MODEL_CARDS.values():  # every bundled weights file and its card
+        weights = json.loads((ROOT / "model_weights" / card).read_text())["weights"]
+        assert (card, "model_weights") in shipped and (weights, "model_weights") in shipped
     for name in ("sample_car.png", "carsr.png", "carsr.desktop", "LICENSES.md"):
         assert (name, "resources") in shipped
     assert ("LGPL-3.0.txt", str(Path("resources/licenses"))) in shipped
