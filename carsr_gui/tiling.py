@@ -9,12 +9,32 @@ covers the network's receptive field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 ALIGN = 4
+#: Tile and margin in output pixels, for the engine, the command line and the window alike: one
+#: 1088-pixel tile takes a 1024-pixel core with its margins, and a 2048-pixel side two windows.
+DEFAULT_TILE = 1088
+DEFAULT_MARGIN = 24
+#: The smallest core a tile may have: below it the margins are most of the work.
+MIN_CORE = 32
+
+
+def smallest_tile(margin: int) -> int:
+    return 2 * margin + MIN_CORE
+
+
+def check(tile: int, margin: int) -> None:
+    """Refuse a tile or margin the tiling cannot use, with the reason."""
+    if margin % ALIGN or tile % ALIGN:
+        raise ValueError(f"tile ({tile}) and margin ({margin}) must be multiples of {ALIGN}")
+    if tile < smallest_tile(margin):
+        raise ValueError(
+            f"tile ({tile}) must be at least {smallest_tile(margin)} "
+            f"(twice the margin {margin} plus {MIN_CORE})"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,13 +84,12 @@ def _axis(length: int, tile: int, margin: int) -> tuple[int, list[tuple[int, int
     return size, spans
 
 
-def plan(height: int, width: int, tile: int = 512, margin: int = 32) -> list[Tile]:
+def plan(
+    height: int, width: int, tile: int = DEFAULT_TILE, margin: int = DEFAULT_MARGIN
+) -> list[Tile]:
     """Tiles covering a ``height`` x ``width`` image. All have one shape: ``tile`` square, or
     smaller (rounded to 4) along an axis where the image with its margins is smaller than that."""
-    if margin % ALIGN or tile % ALIGN:
-        raise ValueError(f"tile ({tile}) and margin ({margin}) must be multiples of {ALIGN}")
-    if tile <= 2 * margin:
-        raise ValueError(f"tile ({tile}) must be larger than twice the margin ({margin})")
+    check(tile, margin)
     th, rows = _axis(height, tile, margin)
     tw, cols = _axis(width, tile, margin)
     return [Tile(ry, cx, th, tw, y0, y1, x0, x1) for ry, y0, y1 in rows for cx, x0, x1 in cols]
@@ -103,12 +122,6 @@ def core_of(result: np.ndarray, t: Tile, factor: int = 1) -> np.ndarray:
     ]
 
 
-def whole_window(height: int, width: int, margin: int) -> Tile:
-    """The single window a whole-image pass uses: the image with ``margin`` mirrored around it."""
-    h, w = _round_up(height + 2 * margin, ALIGN), _round_up(width + 2 * margin, ALIGN)
-    return Tile(-margin, -margin, h, w, 0, height, 0, width)
-
-
-def batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
-    for i in range(0, len(tiles), size):
-        yield tiles[i : i + size]
+def whole_tile(height: int, width: int, margin: int) -> int:
+    """The tile that covers a ``height`` x ``width`` image in one window (a whole-image pass)."""
+    return _round_up(max(height, width, MIN_CORE) + 2 * margin, ALIGN)

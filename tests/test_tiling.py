@@ -14,7 +14,7 @@ from carsr_gui import tiling
     margin=st.sampled_from([8, 16, 28, 32]),
 )
 def test_cores_cover_every_pixel_once_with_full_context(h, w, tile, margin):
-    if tile <= 2 * margin:
+    if tile < tiling.smallest_tile(margin):
         return
     tiles = tiling.plan(h, w, tile, margin)
     hits = np.zeros((h, w), np.int32)
@@ -68,7 +68,13 @@ def test_core_of_crops_result_and_code():
     assert tiling.core_of(result[::4, ::4], t, 4).shape == (4, 4)
 
 
-@pytest.mark.parametrize(("tile", "margin"), [(100, 30), (64, 32), (66, 16)])
+@pytest.mark.parametrize(("tile", "margin"), [(100, 30), (64, 32), (66, 16), (84, 28)])
 def test_bad_tile_settings_are_refused(tile, margin):
     with pytest.raises(ValueError):
         tiling.plan(100, 100, tile, margin)
+
+
+def test_whole_tile_covers_the_image_in_one_window():
+    for h, w in [(1, 1), (300, 460), (2048, 1000)]:
+        tile = tiling.whole_tile(h, w, 24)
+        assert len(tiling.plan(h, w, tile, 24)) == 1
