@@ -12,6 +12,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _POLICY = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
+CPUINFO = Path("/proc/cpuinfo")
 #: The CPU features that decide the precision, as ``/proc/cpuinfo`` names them and as people do.
 CPU_FEATURES = {"amx_bf16": "AMX", "avx512_bf16": "AVX-512 BF16", "avx2": "AVX2"}
 
@@ -21,7 +22,7 @@ def _cpuinfo() -> dict[str, str]:
     """The first processor's fields in ``/proc/cpuinfo`` (empty where there is none: macOS,
     Windows)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = CPUINFO.read_text()
     except OSError:
         return {}
     fields = {}

@@ -4,31 +4,30 @@ import numpy as np
 import pytest
 
 from carsr_gui import feature_map, resample, tiling
-from carsr_gui.engine import DEFAULT_MARGIN, Cancelled, CancelToken, Engine
+from carsr_gui.engine import Cancelled, CancelToken, Engine
 from carsr_gui.feature_map import FeatureMap
 from tests.conftest import drawn_image
 
 
-def padded_input(img: np.ndarray, margin: int) -> np.ndarray:
-    """The bicubic enlargement mirrored by ``margin`` (more at the far ends, to a multiple of 4)."""
+def padded_input(img: np.ndarray) -> np.ndarray:
+    """The bicubic enlargement, mirrored at its far ends to a multiple of 4, in [0, 1]."""
     bicubic = resample.enlarge(img)
     h, w = bicubic.shape[:2]
-    pad = [(margin, margin + -(h + 2 * margin) % 4), (margin, margin + -(w + 2 * margin) % 4)]
-    return np.pad(bicubic, [*pad, (0, 0)], mode="reflect").astype(np.float32) / 255
+    pad = [(0, -h % 4), (0, -w % 4), (0, 0)]
+    return np.pad(bicubic, pad, mode="reflect").astype(np.float32) / 255
 
 
-def whole_image_reference(model, img: np.ndarray, margin: int) -> np.ndarray:
-    """The model over the whole mirrored image in one ``predict``, independent of the engine."""
-    y = model.predict(padded_input(img, margin)[None], verbose=0)[0]
-    h, w = 2 * img.shape[0], 2 * img.shape[1]
-    return np.rint(np.clip(y, 0, 1) * 255)[margin : margin + h, margin : margin + w]
+def whole_image_reference(model, img: np.ndarray) -> np.ndarray:
+    """The model over the whole image in one ``predict``, independent of the engine."""
+    y = model.predict(padded_input(img)[None], verbose=0)[0]
+    return np.rint(np.clip(y, 0, 1) * 255)[: 2 * img.shape[0], : 2 * img.shape[1]]
 
 
 def test_tiled_output_matches_whole_image_inference(engine, tiny_model):
     img = drawn_image(150, 230)
     result = engine.upscale(img)
     assert result.output.shape == (300, 460, 3) and result.output.dtype == np.uint8
-    reference = whole_image_reference(tiny_model, img, 28)
+    reference = whole_image_reference(tiny_model, img)
     assert np.abs(result.output.astype(int) - reference).max() <= 1
 
 
@@ -37,7 +36,7 @@ def test_tiled_matches_whole_with_the_bundled_model():
     img = drawn_image(90, 110, seed=3)
     result = engine.upscale(img)
     assert result.output.shape == (180, 220, 3)
-    reference = whole_image_reference(engine._keras_model, img, DEFAULT_MARGIN)
+    reference = whole_image_reference(engine._keras_model, img)
     assert np.abs(result.output.astype(int) - reference).max() <= 1
     assert engine.card["sha256"]
 
@@ -61,9 +60,8 @@ def test_feature_map_equals_the_encoder_code(engine, tiny_model, monkeypatch, ma
     monkeypatch.setattr(feature_map, "MAX_CELLS", max_cells)
     img = drawn_image(60, 84, seed=1)
     result = engine.upscale(img)
-    padded = padded_input(img, 28)
-    _, code = with_code_output(tiny_model).predict(padded[None], verbose=0)
-    code = code[0, 7 : 7 + 30, 7 : 7 + 42]
+    _, code = with_code_output(tiny_model).predict(padded_input(img)[None], verbose=0)
+    code = code[0, :30, :42]
     expected = FeatureMap(30, 42, code.shape[-1])
     expected.add(code, 0, 0)
     assert result.features.stride == expected.stride
@@ -109,9 +107,8 @@ def test_tta_averages_the_eight_flips_and_turns_without_seams(tiny_model):
     assert "8 passes (TTA)" in engine.description
     img = drawn_image(60, 84, seed=1)
     result = engine.upscale(img)  # several tiles, so each flip and turn is stitched
-    # Reference: whole-image passes over the mirrored image, each flip and turn undone.
-    padded = np.pad(resample.enlarge(img), ((28, 32), (28, 32), (0, 0)), mode="reflect")
-    x = padded.astype(np.float32) / 255
+    # Reference: whole-image passes, each flip and turn undone.
+    x = padded_input(img)
     outs = []
     for turns in range(4):
         for mirrored in (False, True):
@@ -119,7 +116,7 @@ def test_tta_averages_the_eight_flips_and_turns_without_seams(tiny_model):
             t = t[:, ::-1] if mirrored else t
             y = np.clip(tiny_model.predict(np.ascontiguousarray(t)[None], verbose=0)[0], 0, 1)
             outs.append(np.rot90(y[:, ::-1] if mirrored else y, -turns))
-    reference = np.rint(np.mean(outs, axis=0) * 255)[28 : 28 + 120, 28 : 28 + 168]
+    reference = np.rint(np.mean(outs, axis=0) * 255)[:120, :168]
     assert np.abs(result.output.astype(int) - reference).max() <= 1
     plain = Engine(model=tiny_model, tile=96, margin=28).upscale(img)
     assert np.abs(plain.output.astype(int) - reference).max() > 1  # TTA changed the output
