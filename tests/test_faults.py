@@ -150,7 +150,7 @@ def test_interrupt_in_the_middle_of_a_batch_keeps_finished_outputs(
     corpus, tmp_path, tiny_weights, capsys, monkeypatch
 ):
     small = corpus.image("small.png", Image.fromarray(pattern(8, 6)))
-    large = corpus.image("large.png", Image.fromarray(pattern(40, 40)))  # 4 tiles of 96
+    large = corpus.image("large.png", Image.fromarray(pattern(60, 60)))  # 4 tiles of 96
     real_forward = Engine._forward
     calls = 0
 
