@@ -328,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
         "--xla",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="compile the model with XLA (default: off, the faster on every CPU measured)",
+        help="compile the model with XLA, once per tile shape (default: off; see README, Speed)",
     )
     be.add_argument("--json", action="store_true")
     be.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)

@@ -84,8 +84,9 @@ class Engine:
     ) -> None:
         """``weights`` defaults to the bundled file (checked against its model card); ``model``
         (an already built Keras model, used by tests) replaces weights, variant and precision.
-        ``jit``: compile the model with XLA (per tile shape, so the first photo of a size waits
-        for it). Off by default: it was slower on every CPU measured (README, *Speed*).
+        ``jit``: compile the model with XLA, per tile shape, so the first photo of a size waits
+        for it inside its job. Off by default: it slowed bfloat16 down several times on AMX and
+        gained little elsewhere (README, *Speed*).
         ``tta``: average the model over the eight flips and quarter turns of each tile (eight
         times the work, about 0.1 dB sharper on car photos)."""
         tiling.check(tile, margin)  # now, not mid-job
