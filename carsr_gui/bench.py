@@ -1,8 +1,17 @@
-"""``carsr bench``: where the time goes, measured (a benchmark, not a test)."""
+"""``carsr bench``: where the time goes, measured (a benchmark, not a test).
+
+The engine is measured in a child process started through carsr's own entry point
+(``carsr bench --probe``, which works from source and from the frozen app alike): its import and
+load times are what a user waits for, and its peak memory is the engine's alone, without this
+process's reference passes. The reference, the plain float32 model over the whole bicubic image,
+runs here afterwards.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -12,69 +21,32 @@ from pathlib import Path
 
 import numpy as np
 
-# Measured in a fresh interpreter so that import and model load are what a user waits for.
-_STARTUP = """
-import json, sys, time
-t0 = time.perf_counter()
-import carsr_gui.tf_setup
-from carsr_gui.engine import Engine
-t1 = time.perf_counter()
-e = Engine(device=sys.argv[1], precision=sys.argv[2])
-t2 = time.perf_counter()
-import numpy as np
-e.upscale(np.zeros((64, 64, 3), np.uint8))
-t3 = time.perf_counter()
-print(json.dumps({"import_tensorflow_s": t1 - t0, "model_load_s": t2 - t1,
-                  "first_result_s": t3 - t2}))
-"""
+#: Input size at which the reference runs when a whole-image pass at the asked size does not fit.
+REFERENCE_SIZE = (1024, 1024)
+#: Bytes per output pixel of a whole-image float32 pass: about four live 64-channel activations.
+WHOLE_PASS_BYTES_PER_PIXEL = 4 * 64 * 4
+#: Megapixels of the output of a 4000x3000 photo enlarged 2x (a 12 MP phone photo).
+PHOTO_OUTPUT_MP = 48.0
 
 
-@dataclass
-class BenchReport:
-    device: str
-    tensorflow: str
-    size: str
-    tile: int
-    batch: int
-    xla: bool
-    baseline_fp32_mp_s: float
-    engine_mp_s: float
-    engine_s_per_image: float
-    speedup_vs_fp32: float
-    whole_image_mp_s: float
-    tile_overhead_pct: float
-    s_per_12mp_output: float
-    peak_rss_mb: float
-    startup: dict
-    psnr_change_db: float | None = None
-
-    def text(self) -> str:
-        lines = [
-            f"device           {self.device}",
-            f"TensorFlow       {self.tensorflow}",
-            f"input            {self.size} (output {self._out()}), tile {self.tile}, batch {self.batch}, XLA {'on' if self.xla else 'off'}",
-            f"fp32 whole-image {self.baseline_fp32_mp_s:.3f} output MP/s (plain model, baseline)",
-            f"engine           {self.engine_mp_s:.3f} output MP/s end to end, "
-            f"{self.engine_s_per_image:.2f} s/image, {self.speedup_vs_fp32:.2f}x the baseline",
-            f"tile overhead    {self.tile_overhead_pct:+.1f}% (tiled vs one pass, same precision: "
-            f"{self.whole_image_mp_s:.3f} MP/s)",
-            f"12 MP output     {self.s_per_12mp_output:.1f} s",
-            f"peak memory      {self.peak_rss_mb:.0f} MB (process RSS)",
-            "start-up         "
-            + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in self.startup.items()),
-        ]
-        if self.psnr_change_db is not None:
-            lines.append(f"PSNR change      {self.psnr_change_db:+.4f} dB vs float32 inference")
-        return "\n".join(lines)
-
-    def _out(self) -> str:
-        w, h = (int(v) for v in self.size.split("x"))
-        return f"{2 * w}x{2 * h}"
+def photo_like(width: int, height: int) -> np.ndarray:
+    """A photo-like input (smooth plus texture), not noise: activations and speed are realistic."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:height, 0:width]
+    img = (127 + 60 * np.sin(xx / 17) * np.cos(yy / 23))[..., None] + rng.normal(
+        0, 12, (height, width, 3)
+    )
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _best_of(fn, repeats: int) -> float:
-    fn()  # warm-up: tracing and first-call allocations are not steady-state cost
-    return min(_timed(fn) for _ in range(repeats))
+def whole_pass_fits(width: int, height: int) -> bool:
+    """Whether a whole-image pass over a ``width`` x ``height`` input fits in half of the memory
+    available now."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):  # not on every platform
+        available = 8 << 30
+    return 4 * width * height * WHOLE_PASS_BYTES_PER_PIXEL < available // 2
 
 
 def _timed(fn) -> float:
@@ -83,22 +55,133 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def startup_times(device: str, precision: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", _STARTUP, device, precision],
-        capture_output=True,
-        text=True,
-        check=True,
+# -- the child: the engine alone ---------------------------------------------------------------
+
+
+def probe(
+    width: int, height: int, device: str, precision: str, tile: int, repeats: int, jit: bool
+) -> dict:
+    """Runs in the child: import, engine load, the first photo of this size and the best of
+    ``repeats`` later ones, peak memory after them; then one whole-image pass with the same
+    settings (if it fits) for the tile overhead."""
+    t0 = time.perf_counter()
+    import carsr_gui.tf_setup  # noqa: F401  (what importing TensorFlow costs)
+    from carsr_gui import tiling
+    from carsr_gui.engine import Engine
+
+    t1 = time.perf_counter()
+    options = {"device": device, "precision": precision, "jit": jit}
+    engine = Engine(tile=tile, **options)
+    t2 = time.perf_counter()
+    rgb = photo_like(width, height)
+    first = _timed(lambda: engine.upscale(rgb))
+    later = min(_timed(lambda: engine.upscale(rgb)) for _ in range(repeats))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    whole = None
+    if whole_pass_fits(width, height):
+        del engine
+        one = tiling.whole_tile(2 * height, 2 * width, tiling.DEFAULT_MARGIN)
+        engine = Engine(tile=one, **options)
+        engine.upscale(rgb)  # the first pass of a shape is not the steady state
+        whole = min(_timed(lambda: engine.upscale(rgb)) for _ in range(repeats))
+    return {
+        "device": engine.description,
+        "xla": engine.jit,
+        "import_tensorflow_s": t1 - t0,
+        "model_load_s": t2 - t1,
+        "first_s": first,
+        "later_s": later,
+        "whole_s": whole,
+        "peak_rss_mb": peak,
+    }
+
+
+def probe_command(argv: list[str]) -> list[str]:
+    """``carsr bench --probe ARGV`` through carsr's own entry point: the frozen executable takes
+    carsr's arguments itself (it has no ``-c``), a source install runs ``python -m carsr_gui``."""
+    entry = (
+        [sys.executable] if getattr(sys, "frozen", False) else [sys.executable, "-m", "carsr_gui"]
     )
+    return [*entry, "bench", "--probe", *argv]
+
+
+def _run_probe(argv: list[str]) -> dict:
+    done = subprocess.run(probe_command(argv), capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"the engine probe failed (exit {done.returncode}):\n{tail}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def psnr_change(engine, folder: Path, limit: int = 20) -> float:
-    """Mean RGB PSNR of ``engine`` minus that of the same weights in float32, on real photos."""
+# -- this process: the reference and the report ------------------------------------------------
+
+
+@dataclass
+class BenchReport:
+    date: str
+    cpu: str
+    device: str
+    tensorflow: str
+    size: str
+    tile: int
+    xla: bool
+    reference_size: str
+    baseline_fp32_mp_s: float
+    engine_mp_s: float
+    engine_s_per_image: float
+    first_image_s: float
+    speedup_vs_fp32: float
+    whole_image_mp_s: float | None
+    tile_overhead_pct: float | None
+    s_per_4000x3000_photo: float
+    peak_rss_mb: float
+    startup: dict
+    load_average: tuple[float, float]
+    psnr_change_db: float | None = None
+
+    def text(self) -> str:
+        w, h = (int(v) for v in self.size.split("x"))
+        rw, rh = (int(v) for v in self.reference_size.split("x"))
+        reference = "" if self.reference_size == self.size else f", at output {2 * rw}x{2 * rh}"
+        first = 100 * (self.first_image_s / self.engine_s_per_image - 1)
+        if self.tile_overhead_pct is None:
+            overhead = "not measured: a whole-image pass of this size does not fit in memory"
+        else:
+            overhead = (
+                f"{self.tile_overhead_pct:+.1f}% (against one whole-image pass with the same "
+                f"precision and settings: {self.whole_image_mp_s:.3f} MP/s)"
+            )
+        lines = [
+            f"date             {self.date}",
+            f"CPU              {self.cpu}",
+            f"device           {self.device}",
+            f"TensorFlow       {self.tensorflow}",
+            f"input            {self.size} (output {2 * w}x{2 * h}), tile {self.tile}, "
+            f"XLA {'on' if self.xla else 'off'}",
+            f"fp32 whole-image {self.baseline_fp32_mp_s:.3f} output MP/s (plain model, the "
+            f"reference{reference})",
+            f"engine           {self.engine_mp_s:.3f} output MP/s end to end, "
+            f"{self.engine_s_per_image:.2f} s/image, {self.speedup_vs_fp32:.2f}x the reference",
+            f"first image      {self.first_image_s:.2f} s ({first:+.1f}% against later ones)",
+            f"tile overhead    {overhead}",
+            f"4000x3000 photo  {self.s_per_4000x3000_photo:.1f} s (at this rate)",
+            f"peak memory      {self.peak_rss_mb:.0f} MB (the engine's process)",
+            "start-up         "
+            + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in self.startup.items()),
+            f"load average     {self.load_average[0]:.2f} before, {self.load_average[1]:.2f} after",
+        ]
+        if self.psnr_change_db is not None:
+            lines.append(f"PSNR change      {self.psnr_change_db:+.4f} dB vs float32 inference")
+        return "\n".join(lines)
+
+
+def psnr_change(device: str, precision: str, tile: int, folder: Path, limit: int = 20) -> float:
+    """Mean RGB PSNR of the engine minus that of the same weights in float32, on real photos."""
     from carsr_gui import evaluate, image_io, metrics
     from carsr_gui.engine import Engine
 
-    reference = Engine(device=engine.device, precision="fp32", tile=engine.tile)
+    engine = Engine(device=device, precision=precision, tile=tile)
+    reference = Engine(device=device, precision="fp32", tile=tile)
     diffs = []
     for path in sorted(folder.iterdir())[:limit]:
         hr, lr = evaluate.ground_truth(image_io.load(path).rgb)
@@ -109,66 +192,72 @@ def psnr_change(engine, folder: Path, limit: int = 20) -> float:
     return float(np.mean(diffs))
 
 
+def reference_seconds(width: int, height: int, device: str, repeats: int) -> float:
+    """The plain float32 model over the whole bicubic image as one ``tf.function``: best of
+    ``repeats`` after a first call."""
+    from carsr_gui import resample
+    from carsr_gui.model import build_model
+    from carsr_gui.resources import bundled_weights
+    from carsr_gui.tf_setup import tf
+
+    weights, _ = bundled_weights()
+    on_gpu = device == "gpu" or (device == "auto" and tf.config.list_physical_devices("GPU"))
+    with tf.device("/GPU:0" if on_gpu else "/CPU:0"):
+        plain = build_model("carsr", dtype="float32")
+        plain.load_weights(weights)
+        x = tf.constant(resample.enlarge(photo_like(width, height))[None] / np.float32(255.0))
+        fn = tf.function(lambda t: plain(t, training=False))
+        fn(x).numpy()
+        return min(_timed(lambda: fn(x).numpy()) for _ in range(repeats))
+
+
 def run(
     width: int = 1024,
     height: int = 1024,
     device: str = "auto",
     precision: str = "auto",
     tile: int | None = None,
-    batch: int = 1,
     repeats: int = 2,
     quality_dir: Path | None = None,
-    jit: bool = True,
+    jit: bool = False,
 ) -> BenchReport:
-    from carsr_gui import resample
-    from carsr_gui.engine import DEFAULT_TILE, Engine
-    from carsr_gui.model import build_model
-    from carsr_gui.resources import bundled_weights
+    from carsr_gui import devices
+    from carsr_gui.tiling import DEFAULT_TILE
+
+    tile = tile or DEFAULT_TILE
+    load_before = os.getloadavg()[0]
+    args = [f"--size={width}x{height}", f"--device={device}", f"--precision={precision}"]
+    args += [f"--tile={tile}", f"--repeats={repeats}"] + (["--xla"] if jit else [])
+    child = _run_probe(args)
+
     from carsr_gui.tf_setup import tf
 
-    rng = np.random.default_rng(0)
-    # A photo-like input (smooth plus texture), not noise: activations and speed are realistic.
-    yy, xx = np.mgrid[0:height, 0:width]
-    img = (127 + 60 * np.sin(xx / 17) * np.cos(yy / 23))[..., None] + rng.normal(
-        0, 12, (height, width, 3)
-    )
-    rgb = np.clip(img, 0, 255).astype(np.uint8)
+    ref_w, ref_h = (width, height) if whole_pass_fits(width, height) else REFERENCE_SIZE
+    base_mp_s = 4 * ref_w * ref_h / 1e6 / reference_seconds(ref_w, ref_h, device, repeats)
+    change = psnr_change(device, precision, tile, quality_dir) if quality_dir else None
     out_mp = 4 * width * height / 1e6
-
-    engine = Engine(
-        device=device, precision=precision, tile=tile or DEFAULT_TILE, batch=batch, jit=jit
-    )
-    bicubic = resample.enlarge(rgb)
-
-    # The baseline: the plain float32 model over the whole bicubic image, as a tf.function.
-    weights, _ = bundled_weights()
-    with engine._tf_device():
-        plain = build_model("carsr", dtype="float32")
-        plain.load_weights(weights)
-        x = tf.constant(bicubic[None].astype(np.float32) / 255.0)
-        fn = tf.function(lambda t: plain(t, training=False))
-        base_s = _best_of(lambda: fn(x).numpy(), repeats)
-
-    engine_s = _best_of(lambda: engine.upscale(rgb), repeats)
-    whole_s = _best_of(lambda: engine.whole(bicubic), repeats)
-    startup = startup_times(device, precision)
-    change = psnr_change(engine, quality_dir) if quality_dir else None
+    engine_mp_s = out_mp / child["later_s"]
+    whole = child["whole_s"]
     return BenchReport(
-        device=engine.description,
+        date=datetime.date.today().isoformat(),
+        cpu=devices.cpu_summary(),
+        device=child["device"],
         tensorflow=f"{tf.__version__} ({_build(tf)})",
         size=f"{width}x{height}",
-        tile=engine.tile,
-        batch=batch,
-        xla=jit,
-        baseline_fp32_mp_s=out_mp / base_s,
-        engine_mp_s=out_mp / engine_s,
-        engine_s_per_image=engine_s,
-        speedup_vs_fp32=base_s / engine_s,
-        whole_image_mp_s=out_mp / whole_s,
-        tile_overhead_pct=100 * (engine_s / whole_s - 1),
-        s_per_12mp_output=12 / (out_mp / engine_s),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        startup=startup,
+        tile=tile,
+        xla=child["xla"],
+        reference_size=f"{ref_w}x{ref_h}",
+        baseline_fp32_mp_s=base_mp_s,
+        engine_mp_s=engine_mp_s,
+        engine_s_per_image=child["later_s"],
+        first_image_s=child["first_s"],
+        speedup_vs_fp32=engine_mp_s / base_mp_s,
+        whole_image_mp_s=None if whole is None else out_mp / whole,
+        tile_overhead_pct=None if whole is None else 100 * (child["later_s"] / whole - 1),
+        s_per_4000x3000_photo=PHOTO_OUTPUT_MP / engine_mp_s,
+        peak_rss_mb=child["peak_rss_mb"],
+        startup={k: child[k] for k in ("import_tensorflow_s", "model_load_s")},
+        load_average=(load_before, os.getloadavg()[0]),
         psnr_change_db=change,
     )
 

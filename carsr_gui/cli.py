@@ -8,9 +8,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from carsr_gui import __version__, devices, image_io
-from carsr_gui.engine import DEFAULT_MARGIN, DEFAULT_TILE, SCALES
+from carsr_gui import __version__, devices, image_io, tiling
+from carsr_gui.engine import SCALES
 from carsr_gui.model_choice import JPEG_MAX_QUALITY, MODEL_SETTINGS
+from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -241,15 +242,20 @@ def cmd_train(args) -> int:
 def cmd_bench(args) -> int:
     from carsr_gui import bench
 
+    if args.probe:  # the child process that measures the engine alone (see carsr_gui.bench)
+        figures = bench.probe(
+            *args.size, args.device, args.precision, args.tile, args.repeats, args.xla
+        )
+        print(json.dumps(figures))
+        return EXIT_OK
     report = bench.run(
-        args.size[0],
-        args.size[1],
+        *args.size,
         args.device,
         args.precision,
         args.tile,
-        args.batch,
         args.repeats,
         args.quality_dir,
+        args.xla,
     )
     print(bench.to_json(report) if args.json else report.text())
     return EXIT_OK
@@ -368,17 +374,22 @@ def parser() -> argparse.ArgumentParser:
     )
     be.add_argument("--device", choices=devices.DEVICES, default="auto")
     be.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
-    be.add_argument("--tile", type=_positive, default=None)
-    be.add_argument("--batch", type=_positive, default=1, help="tiles per model call")
-    be.add_argument("--repeats", type=_positive, default=2)
+    be.add_argument("--tile", type=_positive, default=DEFAULT_TILE)
+    be.add_argument("--repeats", type=_positive, default=2, help="later images timed (best of)")
     be.add_argument(
         "--quality-dir",
         type=Path,
         default=None,
         help="photos to measure the PSNR change against float32 on",
     )
-    be.add_argument("--no-xla", action="store_true", help="tiles without XLA compilation")
+    be.add_argument(
+        "--xla",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="compile the model with XLA, once per tile shape (default: off; see README, Speed)",
+    )
     be.add_argument("--json", action="store_true")
+    be.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     be.set_defaults(func=cmd_bench, margin=DEFAULT_MARGIN)
 
     tr = sub.add_parser("train", help="train the model on a folder of photos")
@@ -452,10 +463,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    if getattr(args, "tile", None) is not None and (
-        args.tile % 4 or args.tile <= 2 * args.margin + 4
-    ):
-        p.error(f"--tile must be a multiple of 4 larger than {2 * args.margin + 4}")
+    if getattr(args, "tile", None) is not None:
+        try:
+            tiling.check(args.tile, args.margin)
+        except ValueError as exc:
+            p.error(f"--tile: {exc}")
     return args.func(args)
 
 

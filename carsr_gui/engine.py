@@ -19,6 +19,7 @@ from carsr_gui import devices, resample, tiling
 from carsr_gui.feature_map import FeatureMap
 from carsr_gui.image_io import Photo
 from carsr_gui.resources import FIX, WeightsError, bundled_weights
+from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,6 @@ log = logging.getLogger(__name__)
 #: from the thread that runs the engine.
 ProgressCallback = Callable[[int, int], None]
 SCALES = (2, 4)
-DEFAULT_TILE = 1088
-DEFAULT_MARGIN = 24
-XLA_MIN_TILES = 4
 #: Test-time augmentation: the eight flips and quarter turns of a tile, as (turns, mirrored).
 TTA_TRANSFORMS = tuple((turns, mirrored) for turns in range(4) for mirrored in (False, True))
 
@@ -83,17 +81,19 @@ class Engine:
         precision: str = "auto",
         tile: int = DEFAULT_TILE,
         margin: int = DEFAULT_MARGIN,
-        batch: int = 1,
-        jit: bool = True,
+        jit: bool = False,
         tta: bool = False,
     ) -> None:
         """``weights`` defaults to the bundled file (checked against its model card); ``model``
         (an already built Keras model, used by tests) replaces weights, variant and precision.
+        ``jit``: compile the model with XLA, per tile shape, so the first photo of a size waits
+        for it inside its job. Off by default: it slowed bfloat16 down several times on AMX and
+        gained little elsewhere (README, *Speed*).
         ``tta``: average the model over the eight flips and quarter turns of each tile (eight
         times the work, about 0.1 dB sharper on car photos)."""
-        self.tile, self.margin, self.batch, self.jit = tile, margin, batch, jit
+        tiling.check(tile, margin)  # now, not mid-job
+        self.tile, self.margin, self.jit = tile, margin, jit
         self.passes = len(TTA_TRANSFORMS) if tta else 1
-        tiling.plan(tile, tile, tile, margin)  # validate tile and margin now, not mid-job
         devices.enable_memory_growth()
         self.device = devices.resolve_device(device)
         self.precision = (
@@ -107,11 +107,13 @@ class Engine:
         self.warm_up()
 
     def warm_up(self) -> None:
-        """Trace the model now, on a tiny input: the first image's time is then the model's own,
-        and tracing happens where the engine is built. (Tracing it for the first time inside a
-        job on a Qt worker thread crashed TensorFlow's graph builder in the window's tests.)"""
-        for xla in (False, True):
-            self._forward(np.zeros((1, 8, 8, 3), np.float32), xla)
+        """Trace the model now, on a tiny input: tracing happens where the engine is built, and
+        a job never traces. (Tracing it for the first time inside a job on a Qt worker thread
+        crashed TensorFlow's graph builder in the window's tests.)"""
+        x = np.zeros((1, 8, 8, 3), np.uint8)
+        self._forward(x, _geometry(tiling.Tile(0, 0, 8, 8, 0, 8, 0, 8), 1))
+        if self.passes > 1:
+            self._forward(x)
 
     def _load(self, weights: Path | None, variant: str | None):
         from carsr_gui.model import build_model
@@ -139,28 +141,36 @@ class Engine:
         return tf.device("/GPU:0" if self.device == "gpu" else "/CPU:0")
 
     def _build_function(self) -> None:
+        """The graph a tile goes through: uint8 in; the model; uint8 out (float with TTA, whose
+        passes are averaged first); and the code pooled to the feature map's grid with its
+        per-channel statistics, so that only small arrays leave the graph."""
         from carsr_gui.model import with_code_output
         from carsr_gui.tf_setup import tf
 
         net = with_code_output(self._keras_model)
+        self.channels = int(net.outputs[1].shape[-1])
+        tta = self.passes > 1
 
-        def run(x):
-            y, code = net(x, training=False)
-            return tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0), tf.cast(code, tf.float32)
+        def image(x):
+            y, code = net(tf.cast(x, tf.float32) / 255.0, training=False)
+            y = tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0)
+            return (y if tta else tf.cast(tf.round(y * 255.0), tf.uint8)), code
 
-        # One trace serves every window shape: the signature leaves batch, height and width open.
-        # Both functions are traced by warm_up(), never during a job: tracing a graph on the
-        # window's worker thread while a job runs crashed TensorFlow (segmentation fault in
-        # graph building). XLA then compiles per concrete shape in C++, with no Python tracing.
-        signature = [tf.TensorSpec([None, None, None, 3], tf.float32)]
-        self._run = tf.function(run, input_signature=signature, autograph=False)
-        # XLA fuses the element-wise work between the convolutions (measured: 0.19 vs 0.15 MP/s
-        # for 1024-pixel tiles on a 2-core AVX2 CPU).
-        self._run_xla = (
-            tf.function(run, input_signature=signature, autograph=False, jit_compile=True)
-            if self.jit
-            else self._run
+        def with_features(x, geometry):
+            y, code = image(x)
+            return (y, *_pool_in_graph(tf, code[0], geometry))
+
+        # One trace serves every tile shape: the signatures leave height and width open, and
+        # warm_up() traces both before any job. Without XLA, TensorFlow runs the traced graph
+        # at any shape without tracing again.
+        jit = {"autograph": False, "jit_compile": self.jit or None}
+        tiles = tf.TensorSpec([1, None, None, 3], tf.uint8)
+        self._run = tf.function(
+            with_features,
+            input_signature=[tiles, tf.TensorSpec([GEOMETRY], tf.int32)],
+            **jit,
         )
+        self._run_image = tf.function(lambda x: image(x)[0], input_signature=[tiles], **jit)
 
     @property
     def description(self) -> str:
@@ -169,41 +179,40 @@ class Engine:
 
     # -- inference ---------------------------------------------------------------------------
 
-    def _forward(self, x: np.ndarray, xla: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _forward(self, x: np.ndarray, geometry: np.ndarray | None = None) -> tuple:
+        """The model over one uint8 tile (1 x h x w x 3): the output, then, given the tile's
+        :func:`_geometry`, the pooled code, its sums of squares, minimum and maximum."""
         with self._tf_device():
-            y, code = (self._run_xla if xla else self._run)(x)
-        return y.numpy(), code.numpy()
+            if geometry is None:
+                return (self._run_image(x).numpy(),)
+            return tuple(t.numpy() for t in self._run(x, geometry))
 
     def _infer(
         self,
-        batch: np.ndarray,
-        xla: bool = False,
-        step: Callable[[int], None] | None = None,
-        cancel: CancelToken | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 output and float32 code of a batch of uint8 tiles. With TTA the output is the
-        mean of the passes over each flip and turn of the tiles, each undone on its result (the
-        flips and turns keep the 4-pixel grid, so tiles still stitch without seams); the code
-        is the plain pass's."""
-        x = batch.astype(np.float32) / np.float32(255.0)
-        total, code = 0.0, None
+        x: np.ndarray,
+        geometry: np.ndarray,
+        step: Callable[[int], None],
+        cancel: CancelToken | None,
+    ) -> tuple:
+        """uint8 output of one uint8 tile and its pooled code (see :meth:`_forward`). With TTA
+        the output is the mean of the passes over each flip and turn of the tile, each undone
+        on its result (the flips and turns keep the 4-pixel grid, so tiles still stitch
+        without seams); the code is the plain pass's."""
+        total, features = 0.0, ()
         for turns, mirrored in TTA_TRANSFORMS[: self.passes]:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            t = np.rot90(x, turns, axes=(1, 2))
-            t = t[:, :, ::-1] if mirrored else t
-            y, c = self._forward(np.ascontiguousarray(t), xla)
-            code = c if code is None else code  # the plain pass comes first
-            total = total + np.rot90(y[:, :, ::-1] if mirrored else y, -turns, axes=(1, 2))
-            if step is not None:
-                step(len(batch))
-        return np.rint(total * (255.0 / self.passes)).astype(np.uint8), code
-
-    def whole(self, bicubic: np.ndarray) -> np.ndarray:
-        """One pass over the whole (mirror-padded) image: the reference tiling must match."""
-        t = tiling.whole_window(bicubic.shape[0], bicubic.shape[1], self.margin)
-        y, _ = self._infer(tiling.extract(bicubic, t.y, t.x, t.h, t.w)[None])
-        return np.ascontiguousarray(tiling.core_of(y[0], t))
+            if turns == 0 and not mirrored:  # the plain pass comes first
+                y, *features = self._forward(x, geometry)
+            else:
+                t = np.rot90(x, turns, axes=(1, 2))
+                (y,) = self._forward(np.ascontiguousarray(t[:, :, ::-1] if mirrored else t))
+                y = np.rot90(y[:, :, ::-1] if mirrored else y, -turns, axes=(1, 2))
+            total = total + y if self.passes > 1 else y
+            step(1)
+        if self.passes > 1:
+            total = np.rint(total * (255.0 / self.passes)).astype(np.uint8)
+        return total, *features
 
     def _pass(
         self,
@@ -214,18 +223,15 @@ class Engine:
     ) -> tuple[np.ndarray, FeatureMap]:
         h, w = bicubic.shape[:2]
         out = np.empty_like(bicubic)
-        features = None
-        tiles = tiling.plan(h, w, tile, self.margin)
-        # XLA compiles once per window shape (seconds): worth it for images of several tiles.
-        xla = len(tiles) >= XLA_MIN_TILES
-        for group in tiling.batches(tiles, self.batch):
-            x = np.stack([tiling.extract(bicubic, t.y, t.x, t.h, t.w) for t in group])
-            y, code = self._infer(x, xla, step, cancel)
-            if features is None:
-                features = FeatureMap(-(-h // 4), -(-w // 4), code.shape[-1])
-            for t, yi, ci in zip(group, y, code, strict=True):
-                out[t.y0 : t.y1, t.x0 : t.x1] = tiling.core_of(yi, t)
-                features.add(tiling.core_of(ci, t, 4), t.y0 // 4, t.x0 // 4)
+        features = FeatureMap(-(-h // 4), -(-w // 4), self.channels)
+        for t in tiling.plan(h, w, tile, self.margin):
+            x = tiling.extract(bicubic, t.y, t.x, t.h, t.w)[None]
+            y, sums, squares, low, high = self._infer(
+                x, _geometry(t, features.stride), step, cancel
+            )
+            out[t.y0 : t.y1, t.x0 : t.x1] = tiling.core_of(y[0], t)
+            core = (-(-(t.y1 - t.y0) // 4), -(-(t.x1 - t.x0) // 4))
+            features.add_pooled(sums, t.y0 // 4, t.x0 // 4, core, squares, low, high)
         return out, features
 
     def upscale(
@@ -288,7 +294,7 @@ class Engine:
     def _recover_from_oom(self, tile: int) -> tuple[int, str]:
         """Halve the tile after an out-of-memory error; below the smallest useful tile, use the CPU."""
         smaller = tile // 2 // tiling.ALIGN * tiling.ALIGN
-        if smaller > 2 * self.margin + 32:
+        if smaller >= tiling.smallest_tile(self.margin):
             return (
                 smaller,
                 f"out of memory on {self.device.upper()} at tile {tile}: retrying with tile {smaller}",
@@ -334,6 +340,45 @@ def _weights_layout(path: Path) -> tuple[str, int]:
         raise WeightsError(f"{path}: model weights missing") from None
     except (OSError, KeyError) as exc:
         raise WeightsError(f"{path}: not a carsr weights file or damaged ({exc}); {FIX}") from None
+
+
+#: Length of a tile's geometry vector (see :func:`_geometry`).
+GEOMETRY = 7
+
+
+def _geometry(t: tiling.Tile, stride: int) -> np.ndarray:
+    """Where the core of tile ``t`` lies in its code (top, left, height, width: the code is at
+    1/4 of the tile), how far its first row and column lie past the start of a cell of the
+    feature map's ``stride`` grid, and that stride."""
+    top, left = (t.y0 - t.y) // 4, (t.x0 - t.x) // 4
+    height, width = -(-(t.y1 - t.y0) // 4), -(-(t.x1 - t.x0) // 4)
+    lead_y, lead_x = t.y0 // 4 % stride, t.x0 // 4 % stride
+    return np.array([top, left, height, width, lead_y, lead_x, stride], np.int32)
+
+
+def _pool_in_graph(tf, code, geometry) -> tuple:
+    """:func:`carsr_gui.feature_map.pool` of a tile's core code, and its per-channel sums of
+    squares, minimum and maximum, as TensorFlow ops (float32 sums; min and max are exact in any
+    precision)."""
+    top, left, height, width, lead_y, lead_x, stride = tf.unstack(geometry)
+    core = code[top : top + height, left : left + width]
+    low = tf.cast(tf.reduce_min(core, axis=(0, 1)), tf.float32)
+    high = tf.cast(tf.reduce_max(core, axis=(0, 1)), tf.float32)
+    core = tf.cast(core, tf.float32)
+    squares = tf.reduce_sum(tf.square(core), axis=(0, 1))
+    pad_y, pad_x = -(lead_y + height) % stride, -(lead_x + width) % stride
+    padded = tf.pad(core, [[lead_y, pad_y], [lead_x, pad_x], [0, 0]])
+    cells = tf.stack(
+        [
+            (lead_y + height + pad_y) // stride,
+            stride,
+            (lead_x + width + pad_x) // stride,
+            stride,
+            -1,
+        ]
+    )
+    sums = tf.reduce_sum(tf.reshape(padded, cells), axis=(1, 3))
+    return sums, squares, low, high
 
 
 def _is_oom(exc: Exception) -> bool:

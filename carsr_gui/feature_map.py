@@ -2,7 +2,9 @@
 
 The full code of a large photo does not fit in memory (about 6 GB in float32 for a 12000x8000
 output), so tiles add their code into a grid pooled by an integer stride, small enough to show,
-and into exact per-channel statistics.
+and into exact per-channel statistics. The engine pools each tile's code inside its graph and
+hands over only the pooled sums (:meth:`FeatureMap.add_pooled`); :meth:`FeatureMap.add` does
+the same from a full code array.
 """
 
 from __future__ import annotations
@@ -23,14 +25,40 @@ class ChannelStats:
     max: np.ndarray
 
 
+def stride_for(height: int, width: int) -> int:
+    """The pooling stride (a power of 2) that keeps a ``height`` x ``width`` code to at most
+    ``MAX_CELLS`` cells."""
+    stride = 1
+    while -(-height // stride) * -(-width // stride) > MAX_CELLS:
+        stride *= 2
+    return stride
+
+
+def pool(code: np.ndarray, y: int, x: int, stride: int) -> np.ndarray:
+    """Sums of ``code`` (h x w x channels, its top-left at ``(y, x)`` of the whole code) over the
+    cells of the ``stride`` grid it touches. The engine computes the same inside its graph."""
+    lead_y, lead_x = y % stride, x % stride
+    h, w, c = code.shape
+    padded = np.pad(
+        code,
+        ((lead_y, -(lead_y + h) % stride), (lead_x, -(lead_x + w) % stride), (0, 0)),
+    )
+    gh, gw = padded.shape[0] // stride, padded.shape[1] // stride
+    return padded.reshape(gh, stride, gw, stride, c).sum((1, 3), dtype=np.float32)
+
+
+def _cell_counts(start: int, length: int, stride: int) -> np.ndarray:
+    """How many of the positions ``[start, start + length)`` fall in each stride cell they touch."""
+    edges = np.arange(start // stride, -(-(start + length) // stride) + 1) * stride
+    return np.diff(np.clip(edges, start, start + length))
+
+
 class FeatureMap:
     """Accumulates the code of ``height`` x ``width`` positions (1/4 of the output size)."""
 
     def __init__(self, height: int, width: int, channels: int) -> None:
         self.height, self.width, self.channels = height, width, channels
-        self.stride = 1
-        while -(-height // self.stride) * -(-width // self.stride) > MAX_CELLS:
-            self.stride *= 2
+        self.stride = stride_for(height, width)
         gh, gw = -(-height // self.stride), -(-width // self.stride)
         self._sum = np.zeros((gh, gw, channels), np.float32)
         self._count = np.zeros((gh, gw, 1), np.float32)
@@ -42,20 +70,37 @@ class FeatureMap:
     def add(self, code: np.ndarray, y: int, x: int) -> None:
         """Add the code of the region whose top-left position is ``(y, x)``."""
         flat = code.reshape(-1, self.channels)
-        self._s1 += flat.sum(0, dtype=np.float64)
-        self._s2 += np.square(flat, dtype=np.float64).sum(0)
-        np.minimum(self._min, flat.min(0), out=self._min)
-        np.maximum(self._max, flat.max(0), out=self._max)
+        self.add_pooled(
+            pool(code, y, x, self.stride),
+            y,
+            x,
+            code.shape[:2],
+            np.square(flat, dtype=np.float64).sum(0),
+            flat.min(0),
+            flat.max(0),
+        )
+
+    def add_pooled(
+        self,
+        sums: np.ndarray,
+        y: int,
+        x: int,
+        shape: tuple[int, int],
+        squares: np.ndarray,
+        minimum: np.ndarray,
+        maximum: np.ndarray,
+    ) -> None:
+        """Add a region of ``shape`` at ``(y, x)`` given as :func:`pool` sums and its per-channel
+        sums of squares, minimum and maximum."""
+        self._s1 += sums.sum((0, 1), dtype=np.float64)
+        self._s2 += squares
+        np.minimum(self._min, minimum, out=self._min)
+        np.maximum(self._max, maximum, out=self._max)
         s = self.stride
-        rows = _group_starts(y, code.shape[0], s)
-        cols = _group_starts(x, code.shape[1], s)
-        pooled = np.add.reduceat(np.add.reduceat(code, rows, axis=0), cols, axis=1)
-        counts = np.outer(
-            np.diff(np.append(rows, code.shape[0])), np.diff(np.append(cols, code.shape[1]))
-        )[..., None]
-        gy, gx = (y + rows[0]) // s, (x + cols[0]) // s
-        self._sum[gy : gy + len(rows), gx : gx + len(cols)] += pooled
-        self._count[gy : gy + len(rows), gx : gx + len(cols)] += counts
+        counts = np.outer(_cell_counts(y, shape[0], s), _cell_counts(x, shape[1], s))
+        gy, gx = y // s, x // s
+        self._sum[gy : gy + sums.shape[0], gx : gx + sums.shape[1]] += sums
+        self._count[gy : gy + sums.shape[0], gx : gx + sums.shape[1]] += counts[..., None]
 
     @property
     def grid(self) -> np.ndarray:
@@ -83,15 +128,6 @@ class FeatureMap:
         _, vecs = np.linalg.eigh(g.T @ g)
         comps = g @ vecs[:, ::-1][:, :k]
         return comps.reshape(self.grid.shape[0], self.grid.shape[1], k).astype(np.float32)
-
-
-def _group_starts(offset: int, length: int, stride: int) -> np.ndarray:
-    """Indices (relative to ``offset``) where a new stride-cell starts within ``length`` items."""
-    first = (-offset) % stride
-    starts = list(range(first, length, stride))
-    if first:
-        starts.insert(0, 0)
-    return np.array(starts, dtype=np.intp)
 
 
 def normalise(a: np.ndarray) -> np.ndarray:

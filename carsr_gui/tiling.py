@@ -1,20 +1,41 @@
 """Cutting an image into overlapping tiles and stitching the results (pure NumPy).
 
-Every tile sees ``margin`` pixels of context on each side of the region it writes (its core), and
-context outside the image is the image mirrored at its border. Tile windows start on multiples
-of 4 relative to the mirrored image, the grid of the network's two 2x2 max-pools, so a tile
-computes exactly what a whole-image pass over the mirrored image computes wherever the margin
-covers the network's receptive field.
+Every tile sees ``margin`` pixels of context on each side of the region it writes (its core)
+inside the image; at the image's borders it sees what a pass of the network over the whole image
+sees there, the convolutions' own zero padding, so the margins add no pixels at the borders. The
+image is only mirrored by up to 3 pixels at its far ends, to a multiple of 4. Tile windows start
+on multiples of 4, the grid of the network's two 2x2 max-pools, so a tile computes exactly what a
+whole-image pass computes wherever the margin covers the network's receptive field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 ALIGN = 4
+#: Tile and margin in output pixels, for the engine, the command line and the window alike: one
+#: 1088-pixel tile takes a 1024-pixel core with its margins, and a 2048-pixel side two windows.
+DEFAULT_TILE = 1088
+DEFAULT_MARGIN = 24
+#: The smallest core a tile may have: below it the margins are most of the work.
+MIN_CORE = 32
+
+
+def smallest_tile(margin: int) -> int:
+    return 2 * margin + MIN_CORE
+
+
+def check(tile: int, margin: int) -> None:
+    """Refuse a tile or margin the tiling cannot use, with the reason."""
+    if margin % ALIGN or tile % ALIGN:
+        raise ValueError(f"tile ({tile}) and margin ({margin}) must be multiples of {ALIGN}")
+    if tile < smallest_tile(margin):
+        raise ValueError(
+            f"tile ({tile}) must be at least {smallest_tile(margin)} "
+            f"(twice the margin {margin} plus {MIN_CORE})"
+        )
 
 
 @dataclass(frozen=True)
@@ -36,41 +57,33 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-#: Window sides are multiples of this: balanced tiles with few distinct shapes (XLA compiles
-#: once per shape).
-STEP = 16
-
-
 def _axis(length: int, tile: int, margin: int) -> tuple[int, list[tuple[int, int, int]]]:
     """Window size and ``(window start, core start, core end)`` along one axis.
 
-    The fewest windows of at most ``tile`` that cover ``length``, shrunk to share it evenly: a
-    2048-pixel side takes two 1072-pixel windows, not three of 1024 that mostly overlap.
+    The fewest windows of at most ``tile`` that cover ``length`` (rounded up to 4), shrunk to
+    share it evenly: a 2048-pixel side takes two 1048-pixel windows. The first window starts at
+    0 and the last ends at the rounded length, so neither reaches outside the image.
     """
-    count = -(-length // (tile - 2 * margin))
-    size = min(tile, _round_up(-(-length // count) + 2 * margin, STEP))
-    size = min(size, _round_up(length + 2 * margin, ALIGN))
-    core = size - 2 * margin
+    padded = _round_up(length, ALIGN)
+    count = max(1, -(-(padded - 2 * margin) // (tile - 2 * margin)))
+    size = min(tile, _round_up(-(-(padded + 2 * margin * (count - 1)) // count), ALIGN))
     spans = []
-    start = 0
+    start = window = 0
     while start < length:
-        # The last window is pulled back inside the image (on the 4-pixel grid) rather than
-        # reaching far past its end, so no tile is mostly mirror.
-        c = min(start, max(0, (length - core) // ALIGN * ALIGN))
-        # Up to 3 pixels past the last core may be written with a little less margin than asked.
-        end = length if c + core >= length - (ALIGN - 1) else c + core
-        spans.append((c - margin, start, end))
+        if spans:
+            window = min(start - margin, padded - size)
+        end = length if window + size >= padded else window + size - margin
+        spans.append((window, start, end))
         start = end
     return size, spans
 
 
-def plan(height: int, width: int, tile: int = 512, margin: int = 32) -> list[Tile]:
-    """Tiles covering a ``height`` x ``width`` image. All have one shape: ``tile`` square, or
-    smaller (rounded to 4) along an axis where the image with its margins is smaller than that."""
-    if margin % ALIGN or tile % ALIGN:
-        raise ValueError(f"tile ({tile}) and margin ({margin}) must be multiples of {ALIGN}")
-    if tile <= 2 * margin:
-        raise ValueError(f"tile ({tile}) must be larger than twice the margin ({margin})")
+def plan(
+    height: int, width: int, tile: int = DEFAULT_TILE, margin: int = DEFAULT_MARGIN
+) -> list[Tile]:
+    """Tiles covering a ``height`` x ``width`` image. All have one shape: at most ``tile``
+    square, as small as covers the image evenly along each axis (a multiple of 4)."""
+    check(tile, margin)
     th, rows = _axis(height, tile, margin)
     tw, cols = _axis(width, tile, margin)
     return [Tile(ry, cx, th, tw, y0, y1, x0, x1) for ry, y0, y1 in rows for cx, x0, x1 in cols]
@@ -103,12 +116,6 @@ def core_of(result: np.ndarray, t: Tile, factor: int = 1) -> np.ndarray:
     ]
 
 
-def whole_window(height: int, width: int, margin: int) -> Tile:
-    """The single window a whole-image pass uses: the image with ``margin`` mirrored around it."""
-    h, w = _round_up(height + 2 * margin, ALIGN), _round_up(width + 2 * margin, ALIGN)
-    return Tile(-margin, -margin, h, w, 0, height, 0, width)
-
-
-def batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
-    for i in range(0, len(tiles), size):
-        yield tiles[i : i + size]
+def whole_tile(height: int, width: int, margin: int) -> int:
+    """The tile that covers a ``height`` x ``width`` image in one window (a whole-image pass)."""
+    return max(_round_up(max(height, width), ALIGN), smallest_tile(margin))

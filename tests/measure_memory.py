@@ -4,7 +4,7 @@ It runs what ``carsr upscale`` runs (load, engine, save as PNG) with the real mo
 weights, width 64) in a child process, and prints the child's peak resident memory (VmHWM) after
 each stage. It takes many minutes on a CPU:
 
-    .venv/bin/python tests/measure_memory.py [--size 6000x4000] [--tile 512] [--device cpu]
+    .venv/bin/python tests/measure_memory.py [--size 6000x4000] [--tile 1088] [--device cpu]
 
 ``--no-network`` passes tiles through unchanged: the image-sized buffers (decoded input, bicubic
 enlargement, output, feature map, encoding) in a minute; the network's share does not grow with
@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from carsr_gui.tiling import DEFAULT_TILE
 
 
 def _status(field: str) -> int:
@@ -49,9 +51,13 @@ def child(src: Path, out_dir: Path, tile: int, device: str, no_network: bool) ->
     _report("imports (TensorFlow) done")
     if no_network:  # the image-sized buffers only, in seconds: tiles pass through unchanged
 
-        def forward(self, x, xla):
-            n, h, w, _ = x.shape
-            return x.copy(), np.zeros((n, h // 4, w // 4, 256), np.float32)
+        def forward(self, x, geometry=None):
+            if geometry is None:
+                return (x.copy(),)
+            _, _, height, width, lead_y, lead_x, stride = (int(v) for v in geometry)
+            cells = (-(-(lead_y + height) // stride), -(-(lead_x + width) // stride), 256)
+            channel = np.zeros(256, np.float32)
+            return x.copy(), np.zeros(cells, np.float32), channel, channel, channel
 
         Engine._forward = forward
     engine = Engine(tile=tile, device=device)
@@ -100,7 +106,7 @@ def make_input(path: Path, width: int, height: int) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="6000x4000", help="input WIDTHxHEIGHT")
-    p.add_argument("--tile", type=int, default=512)
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE)
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--no-network",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from carsr_gui import cli, image_io
+from carsr_gui import cli, devices, image_io
 from tests.conftest import drawn_image
 
 
@@ -173,12 +173,37 @@ def test_output_path_numbering(tmp_path):
 
 
 def test_bench_runs_and_reports_every_figure(capsys):
-    assert cli.main(["bench", "--size", "32x24", "--repeats", "1", "--json"]) == 0
+    assert cli.main(["bench", "--size", "32x24", "--repeats", "1", "--xla", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    for key in ("baseline_fp32_mp_s", "engine_mp_s", "tile_overhead_pct", "peak_rss_mb"):
-        assert report[key] > 0 or key == "tile_overhead_pct"
-    assert set(report["startup"]) == {"import_tensorflow_s", "model_load_s", "first_result_s"}
-    assert "CPU" in report["device"]
+    for key in ("baseline_fp32_mp_s", "engine_mp_s", "first_image_s", "peak_rss_mb"):
+        assert report[key] > 0
+    assert report["tile_overhead_pct"] is not None and report["reference_size"] == "32x24"
+    assert set(report["startup"]) == {"import_tensorflow_s", "model_load_s"}
+    assert "CPU" in report["device"] and report["xla"] is True  # as the engine reported it
+    assert devices.cpu_model() in report["cpu"] and "AVX2" in report["cpu"]
+
+
+def test_the_bench_probe_runs_through_carsrs_own_entry_point(monkeypatch):
+    """The frozen executable takes carsr's arguments, not ``-c CODE``."""
+    from carsr_gui import __main__, bench
+
+    command = bench.probe_command(["--size=8x8"])
+    assert command[1:] == ["-m", "carsr_gui", "bench", "--probe", "--size=8x8"]
+    assert __main__.route(command[3:]) == "cli"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert bench.probe_command(["--xla"]) == [sys.executable, "bench", "--probe", "--xla"]
+
+
+def test_bench_xla_option_reaches_the_engine(monkeypatch):
+    from carsr_gui import bench
+
+    seen = []
+    monkeypatch.setattr(bench, "run", lambda *args: seen.append(args[-1]) or None)
+    monkeypatch.setattr(bench, "probe", lambda *args: seen.append(args[-1]) or {})
+    monkeypatch.setattr(bench, "to_json", lambda report: "")
+    for flags in (["--xla"], ["--no-xla"], [], ["--probe", "--xla"], ["--probe"]):
+        assert cli.main(["bench", "--json", *flags]) == 0
+    assert seen == [True, False, False, True, False]
 
 
 @pytest.mark.parametrize("size", ["12", "0x5", "axb"])

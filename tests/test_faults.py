@@ -150,16 +150,16 @@ def test_interrupt_in_the_middle_of_a_batch_keeps_finished_outputs(
     corpus, tmp_path, tiny_weights, capsys, monkeypatch
 ):
     small = corpus.image("small.png", Image.fromarray(pattern(8, 6)))
-    large = corpus.image("large.png", Image.fromarray(pattern(40, 40)))  # 4 tiles of 96
+    large = corpus.image("large.png", Image.fromarray(pattern(60, 60)))  # 4 tiles of 96
     real_forward = Engine._forward
     calls = 0
 
-    def forward(self, x, xla):
+    def forward(self, x, *args):
         nonlocal calls
         calls += x.shape[1] > 8  # not the engine's 8x8 warm-up
         if calls == 3:  # the second tile of the second image
             raise KeyboardInterrupt
-        return real_forward(self, x, xla)
+        return real_forward(self, x, *args)
 
     monkeypatch.setattr(Engine, "_forward", forward)
     out = tmp_path / "out"
@@ -232,10 +232,10 @@ def out_of_memory_above(monkeypatch, size: int | None) -> None:
 
     real_forward = Engine._forward
 
-    def forward(self, x, xla):
+    def forward(self, x, *args):
         if self.device == "gpu" and (size is None or x.shape[1] > size):
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-        return real_forward(self, x, xla)
+        return real_forward(self, x, *args)
 
     monkeypatch.setattr(Engine, "_forward", forward)
 

@@ -18,7 +18,7 @@ SCREENSHOT_SIZE = (1600, 1000)
 
 
 def parser() -> argparse.ArgumentParser:
-    from carsr_gui.gui.settings import TILES
+    from carsr_gui.gui.settings import DEVICES, TILES
 
     p = argparse.ArgumentParser(
         prog="carsr-gui", description="The carsr window: make car photos sharper and larger."
@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
         help="process FILEs, save a picture of the window to PATH and exit (no dialogs; "
         "your settings are neither read nor changed)",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), help="device that runs the model")
+    p.add_argument("--device", choices=DEVICES, help="device that runs the model")
     p.add_argument("--tile", type=int, choices=TILES, help="tile size in output pixels")
     p.add_argument("--scale", type=int, choices=(2, 4), help="enlargement factor")
     p.add_argument("--weights", type=Path, help="weights file (default: the bundled model)")

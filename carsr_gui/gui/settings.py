@@ -9,12 +9,13 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings
 
 from carsr_gui import image_io
+from carsr_gui.devices import DEVICES
+from carsr_gui.tiling import DEFAULT_TILE
 
 ORGANIZATION = "carsr"
 APPLICATION = "carsr"
 MAX_RECENT = 10
-DEVICES = ("auto", "cpu", "gpu")  # as carsr_gui.devices.DEVICES, without importing the engine
-TILES = (256, 512, 1088)  # 1088: the engine's default, measured fastest here
+TILES = (256, 512, DEFAULT_TILE)
 LAYOUTS = ("panels", "split")
 FEATURE_MODES = ("mean", "pca", "channel")
 BEFORE_SIDES = ("bicubic", "input")
@@ -31,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "paths/recent": [],
     "process/scale": 2,
     "process/device": "auto",
-    "process/tile": 1088,
+    "process/tile": DEFAULT_TILE,
     "process/evaluate": False,
     "process/tta": False,
     "process/max_megapixels": image_io.DEFAULT_MAX_PIXELS // 1_000_000,

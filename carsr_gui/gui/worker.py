@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from carsr_gui import image_io
 from carsr_gui.gui.imaging import thumbnail
+from carsr_gui.tiling import DEFAULT_TILE
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Outcome:
 class EngineOptions:
     weights: Path | None = None
     device: str = "auto"
-    tile: int = 512
+    tile: int = DEFAULT_TILE
     tta: bool = False
 
 
