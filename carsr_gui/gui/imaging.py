@@ -1,4 +1,5 @@
-"""NumPy pixels to Qt images. QImage may be built in any thread; QPixmap only in the GUI thread."""
+"""NumPy pixels to Qt images and back. QImage may be built in any thread (the window builds the
+full-size ones off the GUI thread); QPixmap only in the GUI thread."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     h, w = rgb.shape[:2]
     image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
     return image.copy()  # detach from the NumPy buffer
+
+
+def to_array(image: QImage) -> np.ndarray:
+    """The pixels of an RGB888 QImage as an HxWx3 uint8 array (a copy)."""
+    h, w = image.height(), image.width()
+    rows = np.frombuffer(image.constBits(), np.uint8, image.sizeInBytes())
+    return rows.reshape(h, image.bytesPerLine())[:, : 3 * w].reshape(h, w, 3).copy()
 
 
 def to_pixmap(rgb: np.ndarray) -> QPixmap:
