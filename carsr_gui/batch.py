@@ -47,7 +47,7 @@ class Expansion:
 
 def expand(paths: Iterable[Path]) -> Expansion:
     """Files as given (one that cannot be read fails later, with its reason); folders become the
-    image files directly inside them, by name. Other files in a folder are skipped (hidden
+    image files directly inside them, by name. Other entries of a folder are skipped (hidden
     ones without a word)."""
     files: list[Path] = []
     skipped: list[Path] = []
@@ -56,9 +56,11 @@ def expand(paths: Iterable[Path]) -> Expansion:
             files.append(path)
             continue
         for child in sorted(path.iterdir()):
+            if child.name.startswith("."):  # hidden, such as macOS's ._photo.jpg: not a photo
+                continue
             if child.is_file() and child.suffix.lower() in image_io.INPUT_SUFFIXES:
                 files.append(child)
-            elif not child.name.startswith("."):
+            else:
                 skipped.append(child)
     return Expansion(files, skipped)
 

@@ -24,7 +24,8 @@ from carsr_gui.gui.worker import EngineFactory, WorkerThread
 log = logging.getLogger(__name__)
 
 #: Finished photos whose feature map stays in memory besides the one on screen (each can take
-#: up to 128 MB; the full-size images are on disk): the newest one.
+#: up to 128 MB; the full-size images are on disk): the newest one, until the next photo starts
+#: (whose map is then being built), so that at most two maps are held, however long the batch.
 KEEP_FEATURES = 1
 
 
@@ -121,6 +122,7 @@ class BatchPresenter(QObject):
             return
         item = self.batch.start_next()
         if item is not None:
+            self._release_features(keep=0)
             self.changed.emit(item.job.id)
             self.start_worker()
             self.worker_thread.submit(item.job)
@@ -243,7 +245,10 @@ class BatchPresenter(QObject):
 
     def _keep_features(self, job_id: int) -> None:
         self._kept_features.append(job_id)
-        while len(self._kept_features) > KEEP_FEATURES:
+        self._release_features(KEEP_FEATURES)
+
+    def _release_features(self, keep: int) -> None:
+        while len(self._kept_features) > keep:
             old = self.batch.items.get(self._kept_features.popleft())
             if old is not None and old.result is not None:
                 old.result.features = None  # the view keeps the one on screen

@@ -458,3 +458,133 @@ def test_best_quality_rebuilds_the_engine_with_tta_and_is_remembered(
     # The real factory builds an engine that averages eight passes.
     options = worker.EngineOptions(tiny_weights, "cpu", 96, tta=True)
     assert worker.engine_factory(options)().passes == 8
+
+
+def test_the_save_dialog_never_replaces_a_file_that_was_not_confirmed(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    """Typing ``car`` where ``car.png`` exists: the suffix is added after the dialog's own
+    check, so carsr asks about ``car.png`` itself, and without a yes keeps it."""
+    window = make_window()
+    run_batch(qtbot, window, [write_image(tmp_path / "in" / "photo.png")])
+    existing = tmp_path / "car.png"
+    existing.write_bytes(b"someone's picture")
+    monkeypatch.setattr(messages, "ask_save_file", lambda parent, default, f: tmp_path / "car")
+    assert window.save_current() is None  # not confirmed (the no-dialog answer is no)
+    assert existing.read_bytes() == b"someone's picture"
+
+    asked = []
+    monkeypatch.setattr(
+        messages, "confirm_replace", lambda parent, path: asked.append(path) or True
+    )
+    assert wait_saved(qtbot, window, window.save_current) == [existing]
+    assert asked == [existing]
+    assert np.array_equal(read(existing), output_of(window, window.queue.current_job()))
+
+
+def test_heavy_work_runs_off_the_gui_thread(qtbot, make_window, tmp_path, monkeypatch):
+    """Reading results back and converting them for display, the feature map's PCA, and
+    encoding with fsync on save all run on helper threads."""
+    import threading
+
+    from carsr_gui import feature_map
+    from carsr_gui.gui import display
+
+    seen: dict[str, list[threading.Thread]] = {}
+
+    def spy(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            seen.setdefault(name, []).append(threading.current_thread())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    spy(display, "to_qimage")  # full-size images made into QImages
+    spy(image_io, "for_display")  # colour conversion
+    spy(feature_map, "render")  # mean, PCA or channel
+    spy(image_io, "save")  # encoding, fsync, rename
+    window = make_window()
+    run_batch(qtbot, window, [write_image(tmp_path / "car.png")])
+    window.features.set_choice("pca", 0)
+    qtbot.waitUntil(lambda: len(seen.get("render", [])) == 2, timeout=TIMEOUT)
+    monkeypatch.setattr(messages, "ask_save_file", lambda parent, default, f: default)
+    wait_saved(qtbot, window, window.save_current)
+    assert set(seen) == {"to_qimage", "for_display", "render", "save"}
+    main = threading.main_thread()
+    assert all(thread is not main for threads in seen.values() for thread in threads)
+
+
+def test_panels_show_colours_through_the_photo_profile_and_files_keep_theirs(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    from tests.corpus import red_green_swapped_profile
+
+    profile = red_green_swapped_profile()
+    red = np.zeros((40, 48, 3), np.uint8)
+    red[..., 0] = 255
+    src = tmp_path / "wide_gamut.png"
+    Image.fromarray(red).save(src, icc_profile=profile)
+    window = make_window()
+    (job,) = run_batch(qtbot, window, [src])
+    shown = window.compare.panels["input"].image
+    assert shown[..., 1].min() == 255 and shown[..., 0].max() == 0  # red in it is green on screen
+    out = window.compare.panels["output"].image
+    assert out[..., 1].mean() > 200 and out[..., 0].mean() < 50
+
+    monkeypatch.setattr(messages, "ask_save_file", lambda parent, default, f: default)
+    (saved,) = wait_saved(qtbot, window, window.save_current)
+    with Image.open(saved) as img:
+        assert img.info.get("icc_profile") == profile  # the file: its own pixels and profile
+        assert np.array_equal(np.asarray(img.convert("RGB")), output_of(window, job))
+
+
+def test_finished_results_live_on_disk_until_the_window_closes(qtbot, make_window, tmp_path):
+    """Memory does not grow with the batch: each result's full-size images are files in the
+    cache folder, and only the newest feature map (besides the one on screen) stays."""
+    from carsr_gui.gui import presenter
+
+    window = make_window()
+    ids = run_batch(qtbot, window, [write_image(tmp_path / f"{n}.png", seed=n) for n in range(4)])
+    folder = window.presenter.cache.folder
+    for job_id in ids:
+        stored = window.presenter.item(job_id).result
+        assert set(stored.files) == {"input", "bicubic", "output"}
+        assert all(p.parent == folder and p.is_file() for p in stored.files.values())
+        assert not any(isinstance(v, np.ndarray) for v in vars(stored).values())
+    kept = [i for i in ids if window.presenter.item(i).result.features is not None]
+    assert kept == ids[-presenter.KEEP_FEATURES :]
+    window.close()
+    assert not folder.exists()
+
+
+def test_run_again_after_a_late_cancel_finishes(qtbot, make_window, tmp_path):
+    window = make_window()
+    (job,) = run_batch(qtbot, window, [write_image(tmp_path / "car.png")])
+    window.worker_thread.cancel(job)  # Esc as the job ended: too late to stop anything
+    window.queue.select(job)
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        window.rerun_action.trigger()
+    assert window.queue.state(job) is State.DONE
+
+
+def test_skipped_files_of_a_folder_are_reported(qtbot, make_window, tmp_path):
+    folder = tmp_path / "photos"
+    write_image(folder / "a.png")
+    (folder / "notes.txt").write_text("not an image")
+    window = make_window()
+    ids = window.open_paths([folder])
+    assert len(ids) == 1
+    assert "Skipped 1 file that is not an image: notes.txt" in window.statusBar().currentMessage()
+    qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT).wait()
+
+
+def test_the_summary_says_what_happened_to_every_photo(qtbot, make_window, tmp_path):
+    window = make_window()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a picture")
+    run_batch(
+        qtbot, window, [write_image(tmp_path / "a.png"), bad, write_image(tmp_path / "b.png")]
+    )
+    assert window.statusBar().currentMessage().startswith("Finished: 2 enlarged, 1 failed in ")
