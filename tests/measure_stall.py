@@ -1,6 +1,7 @@
-"""One-off measurement, not a test: the longest stall of the window's event loop while it enlarges
-a 4000x3000 photo, shows it, draws the feature map's principal components, switches to the split
-view and saves the result as PNG.
+"""One-off measurement, not a test: the longest stall of the window's event loop while it loads
+the model, enlarges a 4000x3000 photo, shows it, draws the feature map's principal components,
+switches to the split view (zoomed to 100% and fitted again) and saves the result as PNG. Actions are taken one at
+a time, with the event loop running between them, as a user would.
 
 A 5 ms timer runs on the GUI thread; a stall is the time between two of its ticks beyond 5 ms.
 It prints the longest stall of each stage:
@@ -61,7 +62,7 @@ def main() -> int:
     from carsr_gui.gui.main_window import MainWindow
     from carsr_gui.gui.settings import Settings
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    _app = QApplication.instance() or QApplication([sys.argv[0]])  # kept alive
     messages.set_interactive(False)
     stalls: dict[str, float] = {}
     stage = ["start"]
@@ -96,6 +97,17 @@ def main() -> int:
         timer.start()
         start = time.perf_counter()
 
+        stage[0] = "TensorFlow and the model loading"
+        wait_for(window.presenter.engine_ready, 600)
+
+        def pause(ms: int = 300) -> None:
+            loop = QEventLoop()
+            QTimer.singleShot(ms, loop.quit)
+            loop.exec()
+
+        stage[0] = "idle (the machine's own jitter)"
+        pause(3000)
+
         stage[0] = "enlarge and show"
         window.open_paths([src])
         wait_for(window.batch_finished, 3600)
@@ -107,12 +119,15 @@ def main() -> int:
         window.features.set_choice("pca", 0)
         wait_for(window.presenter.features_drawn, 600)
 
-        stage[0] = "split view, zoom 100%, fit"
-        window.split_action.trigger()
-        window.zoom_actions[100].trigger()
-        app.processEvents()
-        window.fit_action.trigger()
-        window.split_action.trigger()
+        for name, action in (
+            ("split view", window.split_action),
+            ("zoom 100%", window.zoom_actions[100]),
+            ("fit", window.fit_action),
+            ("panels again", window.split_action),
+        ):
+            stage[0] = name
+            action.trigger()
+            pause()
 
         stage[0] = "save as PNG"
         out = Path(tmp) / "out.png"
@@ -128,7 +143,10 @@ def main() -> int:
     for name, ms in stalls.items():
         if name not in ("start", "after"):
             print(f"  {name:<36} longest stall {ms:5.0f} ms")
-    print(f"longest stall of the event loop: {max(stalls.values()):.0f} ms")
+    photo = {
+        k: v for k, v in stalls.items() if not k.startswith(("start", "after", "Tensor", "idle"))
+    }
+    print(f"longest stall of the event loop with the photo: {max(photo.values()):.0f} ms")
     return 0
 
 

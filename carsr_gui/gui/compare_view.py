@@ -61,10 +61,17 @@ class Panel(QFrame):
     def add_controls(self, widget: QWidget) -> None:
         self._head.addWidget(widget, 1, 0, 1, 2)
 
-    def show_image(self, image: QImage | None, item_scale: float, title: str, figures: str):
+    def show_image(
+        self,
+        image: QImage | None,
+        item_scale: float,
+        title: str,
+        figures: str,
+        levels: list[QImage] | None = None,
+    ):
         self.title.setText(title)
         self.figures.setText(figures)
-        self.view.set_image(self.item, image, item_scale)
+        self.view.set_image(self.item, image, item_scale, levels)
 
 
 class CompareView(QWidget):
@@ -121,6 +128,7 @@ class CompareView(QWidget):
             scale,
             "Low-res input" + (" (ground truth shrunk 2×)" if stored.evaluated else ""),
             size_text((in_w, in_h)),
+            shown.levels.get("input"),
         )
         bic, model = "", ""
         s = stored.scores
@@ -138,12 +146,14 @@ class CompareView(QWidget):
             1.0,
             f"Bicubic ×{shown_scale}",
             _join(size_text(shown.size("bicubic")), bic),
+            shown.levels.get("bicubic"),
         )
         p["output"].show_image(
             shown.images["output"],
             1.0,
             f"Autoencoder ×{shown_scale}",
             _join(size_text((out_w, out_h)), model),
+            shown.levels.get("output"),
         )
         fm = stored.features
         if shown.features is not None and fm is not None:
@@ -161,6 +171,7 @@ class CompareView(QWidget):
                 1.0,
                 "Ground truth",
                 _join(size_text(shown.size("truth")), "reference"),
+                shown.levels.get("truth"),
             )
         else:
             p["truth"].show_image(None, 1.0, "Ground truth", "")

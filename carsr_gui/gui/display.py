@@ -14,6 +14,8 @@ from carsr_gui.batch import Stored
 from carsr_gui.gui.imaging import to_qimage
 
 PANELS = ("input", "bicubic", "output", "truth")
+#: Reduced copies are made down to this longest side (a panel seldom shows more pixels).
+SMALLEST_LEVEL = 512
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Shown:
     job_id: int
     stored: Stored
     images: dict[str, QImage] = field(default_factory=dict)
+    levels: dict[str, list[QImage]] = field(default_factory=dict)  # half, quarter... size
     features: QImage | None = None  # the feature map drawn as chosen, at the pooled grid's size
 
     def size(self, name: str) -> tuple[int, int]:
@@ -37,10 +40,24 @@ def prepare(job_id: int, stored: Stored, mode: str, channel: int) -> Shown:
     for name in PANELS:
         rgb = stored.load(name)
         if rgb is not None:
-            shown.images[name] = to_qimage(image_io.for_display(rgb, stored.icc_profile))
+            rgb = image_io.for_display(rgb, stored.icc_profile)
+            shown.images[name] = to_qimage(rgb)
+            shown.levels[name] = reduced(rgb)
             del rgb
     shown.features = draw_features(stored.features, mode, channel)
     return shown
+
+
+def reduced(rgb: np.ndarray) -> list[QImage]:
+    """Copies of half, a quarter... the size (2x2 box average), down to ``SMALLEST_LEVEL``."""
+    from PIL import Image
+
+    levels = []
+    img = Image.fromarray(np.ascontiguousarray(rgb))
+    while max(img.size) > SMALLEST_LEVEL:
+        img = img.reduce(2)
+        levels.append(to_qimage(np.asarray(img)))
+    return levels
 
 
 def draw_features(features, mode: str, channel: int) -> QImage | None:

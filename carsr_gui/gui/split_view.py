@@ -153,7 +153,9 @@ class SplitView(QWidget):
         """Show a :class:`~carsr_gui.gui.display.Shown` photo."""
         self._shown = shown
         width, height = shown.size("output")
-        self.canvas.set_image(self.canvas.after, shown.images["output"], 1.0)
+        self.canvas.set_image(
+            self.canvas.after, shown.images["output"], 1.0, shown.levels.get("output")
+        )
         self.canvas.set_size(width, height)
         self._show_before()
 
@@ -163,11 +165,14 @@ class SplitView(QWidget):
             return
         scale = shown.size("output")[1] / shown.size("input")[1]
         self.before_box.setItemText(0, f"Bicubic ×{round(scale)}")
-        if self.before == "input":
-            image, item_scale, label = shown.images["input"], scale, "Low-res input"
-        else:
-            image, item_scale, label = shown.images["bicubic"], 1.0, "Bicubic"
-        self.canvas.set_image(self.canvas.before, image, item_scale)
+        key, item_scale, label = (
+            ("input", scale, "Low-res input")
+            if self.before == "input"
+            else ("bicubic", 1.0, "Bicubic")
+        )
+        self.canvas.set_image(
+            self.canvas.before, shown.images[key], item_scale, shown.levels.get(key)
+        )
         self.canvas.labels = (label, "Autoencoder")
         self.canvas.viewport().update()
 
