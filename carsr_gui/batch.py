@@ -12,6 +12,7 @@ photos; the view, Save and Save All read them back.
 from __future__ import annotations
 
 import enum
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -138,7 +139,10 @@ class Stored:
 
 
 class ResultCache:
-    """A private folder of lossless full-size results, removed by :meth:`close`."""
+    """A private folder of lossless full-size results, removed by :meth:`close`. Folders left by
+    a window that did not close (a crash, a kill) are removed by the next one."""
+
+    OWNER = "owner.pid"
 
     def __init__(self, parent: Path | None = None) -> None:
         if parent is None:
@@ -146,7 +150,11 @@ class ResultCache:
 
             parent = Path(platformdirs.user_cache_dir("carsr", appauthor=False))
         parent.mkdir(parents=True, exist_ok=True)
+        for old in parent.glob("results-*"):
+            if not _alive(old / self.OWNER):
+                shutil.rmtree(old, ignore_errors=True)
         self.folder = Path(tempfile.mkdtemp(prefix="results-", dir=parent))
+        (self.folder / self.OWNER).write_text(str(os.getpid()))
         self._next = 0
 
     def store(self, arrays: dict[str, np.ndarray | None], **info: Any) -> Stored:
@@ -167,6 +175,23 @@ class ResultCache:
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _alive(owner: Path) -> bool:
+    """Whether the process that wrote ``owner`` still runs (no file yet: being made, alive)."""
+    try:
+        pid = int(owner.read_text())
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: not ours to judge
+        return True
+    return True
 
 
 @dataclass

@@ -115,3 +115,22 @@ def test_for_display_converts_through_the_profile_and_leaves_untagged_pixels(tmp
     assert image_io.for_display(red, None) is red
     assert image_io.for_display(red, grey_profile()) is red
     assert image_io.for_display(red, b"not a profile") is red
+
+
+def test_a_cache_left_by_a_window_that_died_is_removed_by_the_next(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    left = tmp_path / "results-old"
+    left.mkdir()
+    (left / ResultCache.OWNER).write_text(dead.stdout.strip())
+    (left / "1-output.npy").write_bytes(b"x")
+    other = ResultCache(tmp_path)  # a window still open
+    cache = ResultCache(tmp_path)
+    assert not left.exists()
+    assert other.folder.is_dir() and cache.folder.is_dir()
+    other.close()
+    cache.close()

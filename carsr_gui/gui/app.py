@@ -207,10 +207,8 @@ def _screenshot(app, window, path: Path, outcome: dict) -> None:
     if not ok:
         print(f"carsr-gui: {path}: cannot write the screenshot", file=sys.stderr)
     if window.failed_count or not window.done_count:
-        print(
-            f"carsr-gui: {window.failed_count} image(s) failed; see the queue in {path}",
-            file=sys.stderr,
-        )
+        summary = window.presenter.batch.summary()
+        print(f"carsr-gui: {summary}; see the queue in {path}", file=sys.stderr)
     outcome["code"] = (
         EXIT_OK if ok and not window.failed_count and window.done_count else EXIT_FAILED
     )
