@@ -15,6 +15,7 @@ import enum
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,11 +179,15 @@ class ResultCache:
 
 
 def _alive(owner: Path) -> bool:
-    """Whether the process that wrote ``owner`` still runs (no file yet: being made, alive)."""
+    """Whether the process that wrote ``owner`` still runs (no file in a folder made in the last
+    minute: being made, alive)."""
     try:
         pid = int(owner.read_text())
     except FileNotFoundError:
-        return True
+        try:
+            return time.time() - owner.parent.stat().st_mtime < 60
+        except OSError:
+            return False
     except (OSError, ValueError):
         return False
     try:
