@@ -10,6 +10,7 @@ from pathlib import Path
 
 from carsr_gui import __version__, batch, devices, image_io
 from carsr_gui.engine import DEFAULT_MARGIN, DEFAULT_TILE, SCALES
+from carsr_gui.model_choice import JPEG_MAX_QUALITY, MODEL_SETTINGS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -28,9 +29,10 @@ def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
 
 
 def _engine(args):
-    from carsr_gui.engine import Engine
+    from carsr_gui.model_choice import Engines
 
-    return Engine(
+    return Engines(
+        args.model,
         args.weights,
         device=args.device,
         precision=args.precision,
@@ -93,10 +95,12 @@ def cmd_upscale(args) -> int:
                 )
                 del photo, result.output, result.bicubic  # before the next photo is decoded
                 for note in result.notes:
-                    bar.write(f"carsr: {src}: {note}", file=sys.stderr)
+                    if note != result.weights:  # said by --verbose: one line per file is noise
+                        bar.write(f"carsr: {src}: {note}", file=sys.stderr)
                 if args.verbose:
                     bar.write(
-                        f"{src} -> {dest} ({result.seconds:.1f} s, {result.device})",
+                        f"{src} -> {dest} ({result.seconds:.1f} s, {result.device}, "
+                        f"{result.weights})",
                         file=sys.stderr,
                     )
                 queue.done(item.job.id)
@@ -139,7 +143,7 @@ def cmd_eval(args) -> int:
     rows, failed = [], 0
     for path in files:
         try:
-            rows.append(evaluate.evaluate_file(engine, path))
+            rows.append(evaluate.evaluate_file(engine, path, args.jpeg))
         except Exception as exc:  # any failure ends this photo, never the batch
             failed += 1
             say(path, batch.reason_of(exc))
@@ -159,7 +163,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from carsr_gui.resources import WeightsError, bundled_weights
+    from carsr_gui.resources import WeightsError, bundled_models, bundled_weights
     from carsr_gui.tf_setup import keras, tf
 
     print(f"carsr {__version__}")
@@ -169,21 +173,48 @@ def cmd_info(args) -> int:
     print(f"CPU bfloat16 support (AVX-512 BF16/AMX): {'yes' if devices.cpu_has_bf16() else 'no'}")
     device = devices.resolve_device("auto")
     print(f"default device: {devices.describe(device, devices.resolve_precision('auto', device))}")
-    try:
-        path, card = bundled_weights()
-    except WeightsError as exc:
-        say(None, str(exc))
-        return EXIT_FAILED
-    print(f"weights: {path} (sha256 verified)")
-    print(f"model: {card.get('summary', card.get('variant'))}")
-    for key, value in card.get("quality", {}).items():
-        print(f"  {key}: {value}")
+    print(
+        f"weights choice (--model auto): jpeg for JPEGs up to quality ~{JPEG_MAX_QUALITY} "
+        "(estimated from the file), clean otherwise"
+    )
+    for name in ["clean", *(n for n in bundled_models() if n != "clean")]:
+        try:
+            path, card = bundled_weights(name)
+        except WeightsError as exc:
+            say(None, str(exc))
+            return EXIT_FAILED
+        print(f"{name} weights: {path} (sha256 verified)")
+        print(f"  model: {card.get('summary', card.get('variant'))}")
+        for key, value in card.get("quality", {}).items():
+            print(f"  {key}: {value}")
     return EXIT_OK
 
 
-def cmd_train(args) -> int:
-    from carsr_gui.train import TrainConfig, train
+def _without_workers(argv: Sequence[str]) -> list[str]:
+    """The command line minus ``--workers N`` (also written ``--workers=N`` or abbreviated)."""
+    out, skip = [], False
+    for token in argv:
+        name, eq, _ = token.partition("=")
+        if skip:
+            skip = False
+        elif len(name) >= 4 and "--workers".startswith(name):
+            skip = not eq
+        else:
+            out.append(token)
+    return out
 
+
+def cmd_train(args) -> int:
+    import os
+
+    from carsr_gui.train import TrainConfig, run_local_workers, train
+
+    if args.workers > 1:
+        if "TF_CONFIG" in os.environ:
+            say(None, "--workers starts a cluster of its own: unset TF_CONFIG, or leave --workers")
+            return EXIT_USAGE
+        argv = [*_without_workers(args.argv), "--strategy", "multiworker"]
+        return run_local_workers(argv, args.workers, grace=args.timeout + 30)
     cfg = TrainConfig(
         data=args.data,
         val=args.val,
@@ -206,8 +237,11 @@ def cmd_train(args) -> int:
         degradation=args.degradation,
         jpeg_quality=args.jpeg_quality,
         jpeg_fraction=args.jpeg_fraction,
+        timeout=args.timeout,
     )
-    print(f"weights written to {train(cfg)}")
+    weights = train(cfg)
+    if weights is not None:  # None: a worker other than the chief
+        print(f"weights written to {weights}")
     return EXIT_OK
 
 
@@ -255,6 +289,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="carsr", description="Make car photos sharper and larger.")
     p.add_argument("--version", action="version", version=f"carsr {__version__}")
@@ -276,7 +317,17 @@ def parser() -> argparse.ArgumentParser:
             help="average 8 flipped and turned passes: about 0.1 dB sharper, 8x slower",
         )
         sp.add_argument(
-            "--weights", type=Path, default=None, help="weights file (default: the bundled model)"
+            "--model",
+            choices=MODEL_SETTINGS,
+            default="auto",
+            help="bundled weights: auto picks jpeg for JPEGs up to quality "
+            f"{JPEG_MAX_QUALITY} (estimated from the file), clean otherwise",
+        )
+        sp.add_argument(
+            "--weights",
+            type=Path,
+            default=None,
+            help="weights file; overrides --model (default: the bundled weights)",
         )
 
     up = sub.add_parser("upscale", help="enlarge photos and write them to a folder")
@@ -305,6 +356,13 @@ def parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="PSNR/SSIM of bicubic and the model on ground-truth images")
     ev.add_argument("inputs", nargs="+", type=Path, metavar="HR_PATH")
     ev.add_argument("--json", action="store_true", help="machine-readable output")
+    ev.add_argument(
+        "--jpeg",
+        type=int,
+        choices=range(1, 101),
+        metavar="Q",
+        help="save the low-res as a JPEG of quality Q (1-100) first, as photos come",
+    )
     engine_options(ev)
     ev.set_defaults(func=cmd_eval)
 
@@ -374,7 +432,19 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto"
     )
-    tr.add_argument("--resume", action="store_true")
+    tr.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="train as N worker processes on this machine (a local cluster, see the README)",
+    )
+    tr.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        help="seconds a worker waits for the others before the run ends with an error (default 60)",
+    )
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument(
         "--init",
         type=Path,
@@ -388,6 +458,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if getattr(args, "tile", None) is not None and (
         args.tile % 4 or args.tile <= 2 * args.margin + 4
     ):

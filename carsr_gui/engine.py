@@ -66,6 +66,8 @@ class Result:
     seconds: float
     alpha: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    #: Which weights ran and why ("jpeg weights (JPEG quality ~75)"), also the last note.
+    weights: str = ""
 
 
 class Engine:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from carsr_gui import image_io, metrics, resample
+from carsr_gui import image_io, jpeg, metrics, resample
 from carsr_gui.tiling import ALIGN as MULTIPLE
 
 
@@ -48,9 +50,21 @@ def ground_truth(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hr, resample.make_low_res(hr)
 
 
-def evaluate_file(engine, path: Path) -> Scores:
+def compressed(lr: np.ndarray, quality: int) -> image_io.Photo:
+    """``lr`` as the app would load it after it was saved as a JPEG of ``quality``: decoded by
+    Pillow, with the quality estimated from that JPEG's own tables."""
+    with Image.open(io.BytesIO(jpeg.compress(lr, quality))) as img:
+        return image_io.Photo(
+            np.asarray(img.convert("RGB")), jpeg_quality=jpeg.quality_of_image(img)
+        )
+
+
+def evaluate_file(engine, path: Path, jpeg_quality: int | None = None) -> Scores:
+    """Scores of ``path`` as ground truth; with ``jpeg_quality``, the low-res is saved as a JPEG
+    of that quality first, and bicubic and the model both start from the decoded JPEG."""
     hr, lr = ground_truth(image_io.load(path).rgb)
-    result = engine.upscale(lr, 2)
+    photo = image_io.Photo(lr) if jpeg_quality is None else compressed(lr, jpeg_quality)
+    result = engine.upscale_photo(photo, 2)
     return score(path.name, hr, result.bicubic, result.output)
 
 

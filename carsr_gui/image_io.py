@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from carsr_gui import jpeg
+
 log = logging.getLogger(__name__)
 
 # carsr checks the declared size itself (``max_pixels``) before decoding, with a limit the user can
@@ -150,6 +152,8 @@ class Photo:
     exif: bytes | None = None
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: The quality of a JPEG as estimated from its quantization tables; None for other formats.
+    jpeg_quality: int | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -230,6 +234,7 @@ def _magic(path: Path) -> str | None:
 
 def _decode(img: Image.Image, path: Path) -> Photo:
     notes = []
+    quality = jpeg.quality_of_image(img)
     frames = getattr(img, "n_frames", 1)
     if frames > 1 and img.format == "TIFF":
         notes.append(f"multi-page image: used the first of {frames} pages")
@@ -266,7 +271,7 @@ def _decode(img: Image.Image, path: Path) -> Photo:
     if upright is not None:
         rgb = upright(rgb)
         alpha = None if alpha is None else np.ascontiguousarray(upright(alpha))
-    return Photo(np.ascontiguousarray(rgb), alpha, grey, icc, exif, path, notes)
+    return Photo(np.ascontiguousarray(rgb), alpha, grey, icc, exif, path, notes, quality)
 
 
 def _stored_grey(img: Image.Image) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
@@ -30,13 +28,3 @@ def make_low_res(hr: np.ndarray, factor: int = 2) -> np.ndarray:
     """The evaluation protocol's low-res input: ``hr`` (cropped to a multiple) shrunk by ``factor``."""
     hr = crop_to_multiple(hr, factor)
     return resize_bicubic(hr, hr.shape[1] // factor, hr.shape[0] // factor)
-
-
-def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
-    """``img`` saved as a JPEG of ``quality`` by Pillow (4:2:0 chroma, as cameras and Pillow write
-    it) and decoded again: the compression of the photos people actually have."""
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=int(quality), subsampling="4:2:0")
-    buf.seek(0)
-    with Image.open(buf) as decoded:
-        return np.asarray(decoded.convert("RGB"))

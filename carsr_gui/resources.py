@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 CARD_NAME = "model_card.json"
+#: The bundled weights by name, each named by its model card: ``clean`` for lossless input (the
+#: model's own training degradation), ``jpeg`` for photos that were saved as JPEGs.
+MODEL_CARDS = {"clean": CARD_NAME, "jpeg": "model_card_jpeg.json"}
 
 
 def data_dir(name: str) -> Path:
@@ -40,9 +43,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_card(folder: Path | None = None) -> dict:
-    """The model card: what the bundled weights are, how they were trained, what they reach."""
-    path = (folder or data_dir("model_weights")) / CARD_NAME
+def load_card(folder: Path | None = None, name: str = "clean") -> dict:
+    """The model card of the bundled weights ``name``: what they are, how they were trained,
+    what they reach."""
+    path = (folder or data_dir("model_weights")) / MODEL_CARDS[name]
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -51,10 +55,16 @@ def load_card(folder: Path | None = None) -> dict:
         raise WeightsError(f"{path}: model card unreadable ({exc}); {FIX}") from None
 
 
-def bundled_weights() -> tuple[Path, dict]:
-    """The bundled weights file, checked against the sha256 in the card, and the card."""
+def bundled_models(folder: Path | None = None) -> list[str]:
+    """The names of the bundled weights present (those whose model card is there)."""
+    folder = folder or data_dir("model_weights")
+    return [name for name, card in MODEL_CARDS.items() if (folder / card).is_file()]
+
+
+def bundled_weights(name: str = "clean") -> tuple[Path, dict]:
+    """The bundled weights file ``name``, checked against the sha256 in its card, and the card."""
     folder = data_dir("model_weights")
-    card = load_card(folder)
+    card = load_card(folder, name)
     path = folder / card["weights"]
     if not path.is_file():
         raise WeightsError(f"{path}: model weights missing; {FIX}")

@@ -1,18 +1,26 @@
-"""Training: random patches of car photos, the seed's bicubic degradation, Keras ``fit``."""
+"""Training: random patches of car photos, the seed's bicubic degradation, and a training step
+of our own under a ``tf.distribute`` strategy (one device, several GPUs or several workers:
+Keras 3's ``fit`` does not run under MultiWorkerMirroredStrategy, keras-team/keras#20585)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import json
 import os
+import shutil
+import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from carsr_gui import image_io, metrics, resample
+from carsr_gui import image_io, jpeg, metrics, resample
 from carsr_gui.model import MULTIPLE, Variant, build_model
 
 LOSSES = {"l1": "mae", "mse": "mse"}
@@ -21,6 +29,11 @@ DEGRADATIONS = ("clean", "jpeg")
 #: that a patch's enlargement equals the whole photo's; drawn at random per patch so that the
 #: 8x8 block grid falls at every phase relative to the patch (and the 4-pixel pooling grid).
 JPEG_CONTEXT = (4, 20)
+#: Seconds a worker waits for the others (at start, and in each exchange) before giving up.
+DEFAULT_TIMEOUT = 60.0
+CHECKPOINT = "checkpoint.keras"
+#: The run's state (epoch, config) inside the checkpoint's zip, written with it in one step.
+STATE_ENTRY = "carsr_state.json"
 
 
 @dataclass
@@ -48,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"
     strategy: str = "auto"
+    timeout: float = DEFAULT_TIMEOUT
     resume: bool = False
     # A new run that starts from these weights (e.g. the bundled ones) with a fresh optimizer.
     init: Path | None = None
@@ -68,7 +82,7 @@ def degrade(hr: np.ndarray, jpeg_quality: int | None = None) -> Pair:
     hr = resample.crop_to_multiple(hr, MULTIPLE)
     low = resample.make_low_res(hr)
     if jpeg_quality is not None:
-        low = resample.jpeg_roundtrip(low, jpeg_quality)
+        low = jpeg.roundtrip(low, jpeg_quality)
     return Pair(hr, resample.enlarge(low), low)
 
 
@@ -102,7 +116,7 @@ def jpeg_patch(
     x0 = max(0, left - int(rng.integers(lo, hi)))
     y1 = min(low.shape[0], top + size + int(rng.integers(lo, hi)))
     x1 = min(low.shape[1], left + size + int(rng.integers(lo, hi)))
-    up = resample.enlarge(resample.jpeg_roundtrip(low[y0:y1, x0:x1], quality))
+    up = resample.enlarge(jpeg.roundtrip(low[y0:y1, x0:x1], quality))
     dy, dx = 2 * (top - y0), 2 * (left - x0)
     return up[dy : dy + 2 * size, dx : dx + 2 * size]
 
@@ -158,15 +172,31 @@ def predict_whole(model, bicubic: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
 
 
+def psnr_sums(model, pairs: Sequence[Pair]) -> np.ndarray:
+    """Sums of the RGB PSNR of the model and of bicubic over ``pairs`` (2-pixel border cropped),
+    and their count: sums, so that workers that each score a share can add them up."""
+    sums = np.zeros(3)
+    for p in pairs:
+        sums += (
+            metrics.psnr(predict_whole(model, p.bicubic), p.hr),
+            metrics.psnr(p.bicubic, p.hr),
+            1,
+        )
+    return sums
+
+
 def validate(model, pairs: Sequence[Pair]) -> tuple[float, float]:
-    """Mean RGB PSNR of the model and of bicubic over ``pairs`` (2-pixel border cropped)."""
-    got = [metrics.psnr(predict_whole(model, p.bicubic), p.hr) for p in pairs]
-    base = [metrics.psnr(p.bicubic, p.hr) for p in pairs]
-    return float(np.mean(got)), float(np.mean(base))
+    """Mean RGB PSNR of the model and of bicubic over ``pairs``."""
+    got, base, n = psnr_sums(model, pairs)
+    return float(got / n), float(base / n)
 
 
-def make_strategy(name: str):
-    """The tf.distribute strategy: Mirrored on several local GPUs, MultiWorker under TF_CONFIG."""
+def make_strategy(name: str, timeout: float = DEFAULT_TIMEOUT):
+    """The tf.distribute strategy: Mirrored on several local GPUs, MultiWorker under TF_CONFIG.
+
+    Under MultiWorker, a collective that waits more than ``timeout`` seconds for a worker fails,
+    and so does the wait for the whole cluster at start (TensorFlow's default: an hour).
+    """
     from carsr_gui.tf_setup import tf
 
     if name == "auto":
@@ -177,7 +207,16 @@ def make_strategy(name: str):
         else:
             name = "default"
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        _bound_cluster_wait(timeout)
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError):
+            raise SystemExit(
+                f"carsr: {_cluster_name()}: the other workers did not all join within "
+                f"{timeout:g} s (--timeout): check that every worker in TF_CONFIG is started "
+                "and reachable"
+            ) from None
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -187,126 +226,388 @@ def make_strategy(name: str):
     raise ValueError(f"unknown strategy {name!r}")
 
 
-def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path:
-    """Train (or resume) and write ``<out>/model.weights.h5`` in float32; return that path."""
+def _bound_cluster_wait(timeout: float) -> None:
+    """Make the workers give up waiting for each other to join after ``timeout`` seconds.
+
+    MultiWorkerMirroredStrategy sets up TensorFlow's coordination service, whose registration
+    waits for every worker for an hour by default (it also notices, by heartbeats, a worker
+    that has died, in about 10-20 s). It keeps a configuration made before it, so this makes
+    the one it would make, with the wait bounded. Private TensorFlow API: no public one sets it.
+    """
+    from tensorflow.python.distribute import collective_all_reduce_strategy as collective
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    from carsr_gui.tf_setup import tf
+
+    spec = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec()
+    if not spec.jobs:
+        return
+    jobs = [
+        collective.coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+        for job in ("chief", "worker")
+        if job in spec.jobs
+    ]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs,
+        cluster_register_timeout_in_ms=int(timeout * 1000),
+    )
+    # The leader (worker 0) too waits at most that long for the others to register.
+    context.context().coordination_service.cluster_register_with_barrier = True
+
+
+def _cluster_name() -> str:
+    """``worker 1 of 2`` from TF_CONFIG, for messages before the strategy exists."""
+    try:
+        conf = json.loads(os.environ.get("TF_CONFIG", "{}"))
+        count = sum(len(v) for k, v in conf["cluster"].items() if k in ("chief", "worker"))
+        return f"{conf['task']['type']} {conf['task']['index']} of {count}"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return "this worker"
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Where this process stands in the cluster: index (0 is the chief) of count, and its
+    name in TF_CONFIG's terms (``worker 1``, or ``chief 0`` where the cluster names a chief)."""
+
+    index: int = 0
+    count: int = 1
+    task: str = "worker 0"
+
+    @property
+    def chief(self) -> bool:
+        return self.index == 0
+
+    @classmethod
+    def of(cls, strategy) -> Worker:
+        resolver = getattr(strategy, "cluster_resolver", None)
+        spec = resolver.cluster_spec() if resolver is not None else None
+        if not spec or not spec.jobs:
+            return cls()
+        # TensorFlow's order: the chief (if the cluster names one), then the workers.
+        tasks = [
+            (job, i)
+            for job in ("chief", "worker")
+            if job in spec.jobs
+            for i in range(spec.num_tasks(job))
+        ]
+        me = (resolver.task_type, resolver.task_id)
+        return cls(tasks.index(me), len(tasks), f"{me[0]} {me[1]}")
+
+    def __str__(self) -> str:
+        return f"{self.task} of {self.count}"
+
+
+def sum_over_workers(
+    strategy, worker: Worker, values: Sequence[float], wait: bool = False
+) -> np.ndarray:
+    """``values`` summed over the workers, each worker's counted once. A collective: every worker
+    calls it at the same point. ``wait``: for as long as the slowest worker takes (a worker that
+    dies meanwhile is noticed by TensorFlow's heartbeats), not the strategy's timeout."""
+    if worker.count == 1:
+        return np.asarray(values, np.float64)
+    from carsr_gui.tf_setup import tf
+
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=0) if wait else None
+    share = tf.constant(
+        np.asarray(values, np.float32) / (strategy.num_replicas_in_sync // worker.count)
+    )
+
+    def replica_sum():
+        return tf.distribute.get_replica_context().all_reduce("SUM", share, options=options)
+
+    total = strategy.experimental_local_results(tf.function(strategy.run)(replica_sum))[0]
+    return total.numpy().astype(np.float64)
+
+
+def read_state(out: Path) -> dict:
+    """The state of the run in ``out`` to resume: the one saved inside its checkpoint (or, for
+    runs from before that, ``state.json``); a one-line error when there is nothing to resume."""
+    ckpt = out / CHECKPOINT
+    if not ckpt.is_file():
+        raise SystemExit(f"carsr: {ckpt}: nothing to resume (start without --resume)")
+    try:
+        with zipfile.ZipFile(ckpt) as zf:
+            if STATE_ENTRY in zf.namelist():
+                return json.loads(zf.read(STATE_ENTRY))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise SystemExit(f"carsr: {ckpt}: unreadable checkpoint ({exc})") from None
+    try:
+        return json.loads((out / "state.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"carsr: {out / 'state.json'}: cannot resume: {exc}") from None
+
+
+def _replace(tmp: Path, dest: Path) -> None:
+    """Move a fully written ``tmp`` over ``dest`` in one step (flushed first: a crash leaves
+    either the old file or the new one)."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, dest)
+
+
+def save_checkpoint(model, folder: Path, state: dict) -> None:
+    """Write ``checkpoint.keras`` with the run's state inside it (so the two always agree)
+    atomically, then ``state.json``, a readable copy of that state."""
+    tmp = folder / "checkpoint.tmp.keras"
+    model.save(tmp)
+    with zipfile.ZipFile(tmp, "a") as zf:
+        zf.writestr(STATE_ENTRY, json.dumps(state, default=str))
+    _replace(tmp, folder / CHECKPOINT)
+    tmp = folder / "state.tmp.json"
+    tmp.write_text(json.dumps(state, default=str))
+    _replace(tmp, folder / "state.json")
+
+
+def trim_log(path: Path, epochs: int) -> None:
+    """Drop the rows of epochs after ``epochs`` (written after the last checkpoint that a
+    resumed run starts from), so that the log does not repeat them."""
+    if not path.exists():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [r for r in rows if int(r["epoch"]) <= epochs]
+    if len(kept) == len(rows):
+        return
+    tmp = path.with_name("log.tmp.csv")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    _replace(tmp, path)
+
+
+def weights_digest(model) -> str:
+    """A short sha256 of the trainable weights: equal on workers that hold the same model."""
+    digest = hashlib.sha256()
+    for w in model.trainable_weights:
+        digest.update(np.ascontiguousarray(np.asarray(w, np.float32)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
+    """Train (or resume) and write ``<out>/model.weights.h5`` in float32; return that path
+    (``None`` on workers other than the chief, which write to a temporary folder)."""
     from carsr_gui import devices
     from carsr_gui.tf_setup import keras, tf
 
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    ckpt = cfg.out / "checkpoint.keras"
-    state_file = cfg.out / "state.json"
+    # What can fail without the cluster fails first, on each worker.
+    ckpt = cfg.out / CHECKPOINT
+    state = read_state(cfg.out) if cfg.resume else None
+    if state is None and cfg.init is not None:
+        check_layout(cfg.init, cfg.variant, cfg.width)
+
+    strategy = make_strategy(cfg.strategy, cfg.timeout)
+    worker = Worker.of(strategy)
+    # The other workers train in step but stay quiet: the chief speaks for the cluster.
+    say = log if worker.chief else lambda message: None
+    if worker.count > 1:
+        say(f"{worker.count} workers, {strategy.num_replicas_in_sync} replicas in sync")
+    if cfg.batch % strategy.num_replicas_in_sync:
+        raise SystemExit(
+            f"carsr: --batch {cfg.batch} must be a multiple of the "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
     keras.utils.set_random_seed(cfg.seed)
     policy = devices.training_policy(cfg.precision)
     keras.mixed_precision.set_global_policy(policy)
-    log(f"precision policy: {policy}")
+    say(f"precision policy: {policy}")
 
-    strategy = make_strategy(cfg.strategy)
+    if worker.chief:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        folder = cfg.out
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="carsr-worker-"))
+    try:
+        return _train(cfg, strategy, worker, state, folder, say, log)
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.DeadlineExceededError,
+        tf.errors.CancelledError,
+        tf.errors.AbortedError,
+    ) as exc:
+        if worker.count == 1:
+            raise
+        raise SystemExit(
+            f"carsr: {worker}: {lost_contact(str(exc.message))}; {ckpt} holds "
+            "the last completed epoch: --resume continues from there"
+        ) from None
+    finally:
+        if not worker.chief:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def lost_contact(message: str) -> str:
+    """What TensorFlow's message on a failed collective says, in one line: the peer and the
+    reason, without the traceback of the graph node."""
+    import re
+
+    peer = re.search(r"/job:(\w+)/replica:\d+/task:(\d+)", message)
+    lines = [
+        line.strip()
+        for line in message.splitlines()
+        if line.strip()
+        and not line.startswith(("Graph execution error", "Detected at node", "  File"))
+    ]
+    reason = lines[0].removeprefix("Collective ops is aborted by: ").rstrip(":") if lines else "?"
+    return f"lost contact with {f'{peer[1]} {peer[2]}' if peer else 'the other workers'} ({reason})"
+
+
+def _train(
+    cfg: TrainConfig, strategy, worker: Worker, state, folder: Path, say, log
+) -> Path | None:
+    from tqdm import tqdm
+
+    from carsr_gui.tf_setup import keras, tf
+
     start_epoch = 0
     # The learning rate is a function of the step and the config alone, so a resumed run with a
     # new --steps re-plans the rest of the cosine decay to end at the new total.
     schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.02)
     with strategy.scope():
-        if cfg.resume and ckpt.exists():
-            model = keras.models.load_model(ckpt)
+        if state is not None:
+            model = keras.models.load_model(cfg.out / CHECKPOINT)
             model.optimizer.learning_rate = schedule
-            start_epoch = json.loads(state_file.read_text())["epoch"]
-            log(f"resumed from {ckpt} at epoch {start_epoch}")
+            start_epoch = int(state["epoch"])
+            say(f"resumed from {cfg.out / CHECKPOINT} at epoch {start_epoch}")
             if cfg.loss and LOSSES[cfg.loss] != model.loss:
                 # Recompiling with the same optimizer keeps Adam's moments and step count.
                 model.compile(model.optimizer, loss=LOSSES[cfg.loss])
-                log(f"loss switched to {cfg.loss}")
+                say(f"loss switched to {cfg.loss}")
         else:
             model = build_model(cfg.variant, width=cfg.width)
             if cfg.init is not None:
-                check_layout(cfg.init, cfg.variant, cfg.width)
                 model.load_weights(cfg.init)
-                log(f"started from {cfg.init}")
+                say(f"started from {cfg.init}")
+            # Under mixed_float16, compile wraps Adam in a LossScaleOptimizer (float16 alone
+            # needs loss scaling).
             model.compile(keras.optimizers.Adam(schedule), loss=LOSSES[cfg.loss or "l1"])
-        # The loss in use, for state.json: on --resume without --loss, the checkpoint's own.
+        optimizer = model.optimizer
+        # Adam's slots are made here, in the strategy's scope, not inside the replicated step.
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        # The loss in use, for the state: on --resume without --loss, the checkpoint's own.
         loss_name = next(k for k, v in LOSSES.items() if v == model.loss)
         dropout = model.get_layer("dropout")
         # Keras gives a Dropout layer its random state only when it is made with a rate above 0.
         if cfg.dropout > 0 and not hasattr(dropout, "seed_generator"):
-            raise SystemExit(f"carsr: {ckpt} was trained without dropout; resume it with 0")
+            raise SystemExit(
+                f"carsr: {cfg.out / CHECKPOINT} was trained without dropout; resume it with 0"
+            )
         dropout.rate = cfg.dropout
-
     # The model first: a checkpoint that cannot be resumed fails before minutes of decoding.
     t0 = time.perf_counter()
-    train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, log)
+    train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, say)
     if not train_pairs:
         raise SystemExit(f"carsr: {cfg.data}: no usable training images")
-    # Validation on JPEG runs scores one fixed quality in the middle of the range.
+    # Validation on JPEG runs scores one fixed quality in the middle of the range; each worker
+    # scores its share of the photos.
     val_q = sum(cfg.jpeg_quality) // 2 if cfg.degradation == "jpeg" else None
     val_paths = image_paths(cfg.val)[: cfg.val_images] if cfg.val else []
-    val_pairs = load_pairs(val_paths, MULTIPLE, log, val_q)
-    log(
-        f"{len(train_pairs)} training photos, {len(val_pairs)} validation photos "
+    val_pairs = load_pairs(val_paths[worker.index :: worker.count], MULTIPLE, say, val_q)
+    # All wait here for the slowest to prepare its photos; the workers must also agree on where
+    # the run is (their copies of the run folder could differ).
+    epoch_sum, n_val = sum_over_workers(strategy, worker, [start_epoch, len(val_pairs)], wait=True)
+    if epoch_sum != start_epoch * worker.count:
+        raise SystemExit(
+            f"carsr: {worker}: {cfg.out / CHECKPOINT} is at epoch {start_epoch} here but not on "
+            "every worker: --resume needs the same run folder on every worker"
+        )
+    say(
+        f"{len(train_pairs)} training photos, {n_val:.0f} validation photos "
         f"prepared in {time.perf_counter() - t0:.0f} s"
     )
 
     epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
+    qualities = cfg.jpeg_quality if cfg.degradation == "jpeg" else None
 
-    # Seeding the sampler with the epoch makes a resumed run draw the patches a straight run would.
-    def batches() -> Iterator:
-        for epoch in range(start_epoch, epochs):
-            gen = sample_batches(
-                train_pairs,
-                cfg.batch,
-                cfg.patch,
-                cfg.seed * 100_003 + epoch,
-                cfg.jpeg_quality if cfg.degradation == "jpeg" else None,
-                cfg.jpeg_fraction,
-            )
-            for _ in range(cfg.steps_per_epoch):
-                yield next(gen)
+    def dataset(ctx):
+        """This worker's batches: ``--batch`` is the global batch, split over the replicas;
+        each worker (input pipeline) draws its own patches."""
+        per_replica = ctx.get_per_replica_batch_size(cfg.batch)
+        local_replicas = ctx.num_replicas_in_sync // ctx.num_input_pipelines
 
-    spec = tf.TensorSpec((cfg.batch, cfg.patch, cfg.patch, 3), tf.float32)
-    ds = tf.data.Dataset.from_generator(batches, output_signature=(spec, spec)).prefetch(4)
+        # Seeding the sampler with the epoch makes a resumed run draw the patches a straight run
+        # would; with the worker's index, each worker draws its own.
+        def batches() -> Iterator:
+            for epoch in range(start_epoch, epochs):
+                seed = cfg.seed * 100_003 + epoch + ctx.input_pipeline_id * 2**32
+                gen = sample_batches(
+                    train_pairs, per_replica, cfg.patch, seed, qualities, cfg.jpeg_fraction
+                )
+                for _ in range(cfg.steps_per_epoch * local_replicas):
+                    yield next(gen)
 
+        spec = tf.TensorSpec((per_replica, cfg.patch, cfg.patch, 3), tf.float32)
+        return tf.data.Dataset.from_generator(batches, output_signature=(spec, spec)).prefetch(4)
+
+    def replica_step(x, y):
+        with tf.GradientTape() as tape:
+            pred = model(x, training=True)
+            # Keras divides the mean loss by the replicas in sync: the optimizer sums the
+            # replicas' gradients into those of the global batch.
+            loss = model.compute_loss(x, y, pred, training=True)
+            scaled = optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    @tf.function
+    def train_step(iterator):
+        losses = strategy.run(replica_step, args=next(iterator))
+        return strategy.reduce("SUM", losses, axis=None)
+
+    batches = iter(strategy.distribute_datasets_from_function(dataset))
     log_path = cfg.out / "log.csv"
-    new_log = not log_path.exists() or not cfg.resume
-
-    class Progress(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            secs = time.perf_counter() - self.t
-            val, base = validate(self.model, val_pairs) if val_pairs else (float("nan"),) * 2
-            row = {
-                "epoch": epoch + 1,
-                "step": (epoch + 1) * cfg.steps_per_epoch,
-                "loss": f"{logs['loss']:.6f}",
-                "val_psnr": f"{val:.3f}",
-                "val_gain_db": f"{val - base:.3f}",
-                "patches_per_s": f"{cfg.steps_per_epoch * cfg.batch / secs:.1f}",
-                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            }
+    if worker.chief:
+        if not cfg.resume:
+            log_path.unlink(missing_ok=True)
+        trim_log(log_path, start_epoch)
+    for epoch in range(start_epoch, epochs):
+        t = time.perf_counter()
+        total = 0.0
+        with tqdm(
+            total=cfg.steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            unit="step",
+            disable=None if worker.chief else True,  # None: a bar on a terminal only
+            file=sys.stderr,
+            leave=False,
+        ) as bar:
+            for i in range(cfg.steps_per_epoch):
+                total += float(train_step(batches))
+                bar.set_postfix(loss=f"{total / (i + 1):.4f}", refresh=False)
+                bar.update()
+        secs = time.perf_counter() - t
+        got, base, n = sum_over_workers(strategy, worker, psnr_sums(model, val_pairs))
+        val, gain = (got / n, (got - base) / n) if n else (float("nan"),) * 2
+        row = {
+            "epoch": epoch + 1,
+            "step": (epoch + 1) * cfg.steps_per_epoch,
+            "loss": f"{total / cfg.steps_per_epoch:.6f}",
+            "val_psnr": f"{val:.3f}",
+            "val_gain_db": f"{gain:.3f}",
+            "patches_per_s": f"{cfg.steps_per_epoch * cfg.batch / secs:.1f}",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        # The others write the same files to their temporary folder, as TensorFlow's
+        # multi-worker guide does: saving stays the same work on every worker.
+        state = {"epoch": epoch + 1, "config": {**asdict(cfg), "loss": loss_name}}
+        save_checkpoint(model, folder, state)
+        save_float32_weights(model, folder / "model.weights.h5")
+        if worker.chief:
             with log_path.open("a", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(row))
                 if f.tell() == 0:
                     writer.writeheader()
                 writer.writerow(row)
-            log(" ".join(f"{k}={v}" for k, v in row.items()))
-            save_float32_weights(self.model, cfg.out / "model.weights.h5")
-            self.model.save(ckpt)
-            state_file.write_text(
-                json.dumps(
-                    {"epoch": epoch + 1, "config": {**asdict(cfg), "loss": loss_name}}, default=str
-                )
-            )
-
-    if new_log and log_path.exists():
-        log_path.unlink()
-    model.fit(
-        ds,
-        epochs=epochs,
-        initial_epoch=start_epoch,
-        steps_per_epoch=cfg.steps_per_epoch,
-        callbacks=[Progress()],
-        verbose=2 if os.environ.get("CI") else 1,
-    )
-    return cfg.out / "model.weights.h5"
+        say(" ".join(f"{k}={v}" for k, v in row.items()))
+    if worker.count > 1:
+        log(f"{worker}: finished with weights {weights_digest(model)}")
+    return cfg.out / "model.weights.h5" if worker.chief else None
 
 
 def check_layout(weights: Path, variant: str, width: int) -> None:
@@ -339,8 +640,9 @@ def save_float32_weights(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def install_weights(src: Path, folder: Path, card: dict) -> dict:
-    """Copy trained weights into ``folder`` (the bundled ``model_weights``) with their model card.
+def install_weights(src: Path, folder: Path, card: dict, name: str = "clean") -> dict:
+    """Copy trained weights into ``folder`` (the bundled ``model_weights``) as the bundled weights
+    ``name`` (``clean`` or ``jpeg``), with their model card.
 
     ``card`` holds what is known of the training and its figures; the file name, variant, width
     and sha256 are filled in here so that they always describe the file actually shipped.
@@ -348,9 +650,9 @@ def install_weights(src: Path, folder: Path, card: dict) -> dict:
     import shutil
 
     from carsr_gui.engine import _weights_layout
-    from carsr_gui.resources import CARD_NAME, sha256
+    from carsr_gui.resources import MODEL_CARDS, sha256
 
-    dest = folder / "carsr_x2.weights.h5"
+    dest = folder / ("carsr_x2.weights.h5" if name == "clean" else f"carsr_x2_{name}.weights.h5")
     tmp = dest.with_name(".incoming.weights.h5")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
@@ -362,5 +664,74 @@ def install_weights(src: Path, folder: Path, card: dict) -> dict:
         "width": width,
         "sha256": sha256(dest),
     }
-    (folder / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(card, indent=2) + "\n"
+    (folder / MODEL_CARDS[name]).write_text(text, encoding="utf-8")
     return card
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on the loopback interface (held open until all are
+    found, so that none is handed out twice)."""
+    import socket
+
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def local_cluster(count: int) -> list[str]:
+    """The ``TF_CONFIG`` of each of ``count`` workers on this machine (worker 0 is the chief)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
+    return [
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        for i in range(count)
+    ]
+
+
+def run_local_workers(args: Sequence[str], count: int, grace: float) -> int:
+    """Run ``carsr <args>`` as ``count`` worker processes of one local cluster and wait for them.
+
+    Each worker gets its ``TF_CONFIG`` and an equal share of the CPU cores for TensorFlow's
+    threads. When one fails, the others end on their own within their timeout; any still
+    running ``grace`` seconds later is stopped. Returns the first failing exit status, else 0.
+    """
+    import subprocess
+
+    if getattr(sys, "frozen", False):  # the packaged app's executable is ``carsr`` itself
+        command = [sys.executable, *args]
+    else:
+        command = [sys.executable, "-m", "carsr_gui", *args]
+    threads = str(max(1, (os.cpu_count() or 1) // count))
+    procs = []
+    for tf_config in local_cluster(count):
+        env = {**os.environ, "TF_CONFIG": tf_config}
+        env.setdefault("TF_NUM_INTRAOP_THREADS", threads)
+        procs.append(subprocess.Popen(command, env=env))
+    failed, deadline = 0, None
+    try:
+        while any(p.poll() is None for p in procs):
+            codes = [p.returncode for p in procs if p.returncode]
+            if codes and deadline is None:
+                failed, deadline = codes[0], time.monotonic() + grace
+            elif deadline is not None and time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C from the terminal
+        failed = 130
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(10)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    failed = failed or next((p.returncode for p in procs if p.returncode), 0)
+    return failed if failed > 0 else 1 if failed else 0

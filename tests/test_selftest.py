@@ -19,7 +19,7 @@ from tests.conftest import drawn_image
 
 LINE = re.compile(
     r"^carsr self-test: (PASS|FAIL)  .*model (\d+\.\d) dB vs bicubic (\d+\.\d) dB \(([+-]\d+\.\d) dB\) "
-    r"on \S+\.png, (CPU|GPU).*, \d+\.\d s$"
+    r"on \S+\.png, (CPU|GPU).*, \d+\.\d s(; jpeg weights on it as JPEG q75: .* dB\))?$"
 )
 
 
@@ -115,10 +115,10 @@ def test_an_untrained_placeholder_is_named_in_the_failure(sample):
 
 
 def test_missing_weights_fail_in_one_line(sample, monkeypatch):
-    def missing():
+    def missing(name="clean"):
         raise WeightsError("/x/carsr_x2.weights.h5: model weights missing; reinstall carsr")
 
-    monkeypatch.setattr("carsr_gui.engine.bundled_weights", missing)
+    monkeypatch.setattr("carsr_gui.resources.bundled_weights", missing)
     line = selftest.run(sample=sample, device="cpu").line()
     assert line == (
         "carsr self-test: FAIL  cannot load the model: "
@@ -192,3 +192,37 @@ def test_the_bundled_model_on_the_shipped_sample():
         assert done.returncode == 0 and line.startswith("carsr self-test: PASS"), line
     else:
         assert (done.returncode == 0) == line.startswith("carsr self-test: PASS")
+
+
+@pytest.mark.parametrize("jpeg_answer, passed", [(lambda hr, bicubic: hr, True), (None, False)])
+def test_the_jpeg_weights_must_beat_bicubic_on_the_sample_as_a_jpeg(
+    sample, monkeypatch, jpeg_answer, passed
+):
+    hr = hr_of(sample)
+    clean = OracleEngine(hr)
+    jpeg = OracleEngine(hr, jpeg_answer or (lambda hr, bicubic: bicubic))
+    seen = []
+
+    def upscale(rgb, scale=2):
+        seen.append(rgb)
+        return OracleEngine.upscale(jpeg, rgb, scale)
+
+    jpeg.upscale = upscale
+
+    class FakeEngines:
+        def __init__(self, model, device):
+            self.default, self.engines = clean, {"clean": clean, "jpeg": jpeg}
+
+    monkeypatch.setattr("carsr_gui.model_choice.Engines", FakeEngines)
+    verdict = selftest.run(sample=sample)
+    line = verdict.line()
+    assert verdict.passed == passed and line.count("\n") == 0, line
+    assert (
+        line.endswith(" dB)")
+        and "CPU (test), float32, 0.0 s; jpeg weights on it as JPEG q75: " in line
+    )
+    if not passed:
+        assert line.startswith("carsr self-test: FAIL  the jpeg weights: the model does not beat")
+    # The JPEG weights ran on the low-res as decoded from a JPEG, not on the clean pixels.
+    lr = ground_truth(drawn_image(64, 96, seed=5))[1]
+    assert seen[0].shape == lr.shape and np.abs(seen[0].astype(int) - lr).max() > 0

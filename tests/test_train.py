@@ -66,26 +66,17 @@ def test_batches_are_seeded_aligned_and_in_range():
 
 
 def test_jpeg_patch_is_the_whole_photos_enlargement_of_its_jpeg_context(monkeypatch):
-    from carsr_gui import resample
+    from carsr_gui import jpeg
 
     pair = training.degrade(drawn_image(96, 128, seed=4))
     rng = np.random.default_rng(0)
     # Without compression, a patch cut from its context's enlargement is the whole photo's
     # enlargement there, also at the borders: the context covers the bicubic filter's reach.
-    monkeypatch.setattr(resample, "jpeg_roundtrip", lambda img, quality: img)
+    monkeypatch.setattr(jpeg, "roundtrip", lambda img, quality: img)
     for top, left in [(0, 0), (10, 14), (32, 48), (48, 64 - 16)]:
         got = training.jpeg_patch(pair.low, top, left, 16, 50, rng)
         want = pair.bicubic[2 * top : 2 * top + 32, 2 * left : 2 * left + 32]
         np.testing.assert_array_equal(got, want)
-
-
-def test_jpeg_roundtrip_loses_more_at_lower_quality():
-    from carsr_gui import metrics, resample
-
-    img = drawn_image(64, 80, seed=2)
-    assert resample.jpeg_roundtrip(img, 30).shape == img.shape
-    errors = [metrics.psnr(resample.jpeg_roundtrip(img, q), img) for q in (30, 75, 95)]
-    assert errors[0] < errors[1] < errors[2]
 
 
 def test_jpeg_batches_are_seeded_and_compressed():
@@ -171,6 +162,39 @@ def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, 
     assert json.loads((out / "state.json").read_text())["config"]["loss"] == "mse"
 
 
+def test_resume_needs_a_checkpoint(photo_folder, tmp_path):
+    with pytest.raises(SystemExit, match=r"checkpoint.keras: nothing to resume"):
+        training.train(config(photo_folder, tmp_path / "none", resume=True), log=print)
+
+
+def test_checkpoint_holds_its_state_and_runs_saved_before_that_resume(photo_folder, tmp_path):
+    import zipfile
+
+    out = tmp_path / "run"
+    training.train(config(photo_folder, out, steps=4), log=lambda m: None)
+    ckpt = out / "checkpoint.keras"
+    state = json.loads((out / "state.json").read_text())
+    assert training.read_state(out) == state and state["epoch"] == 1
+    assert not list(out.glob("*.tmp.*"))  # written under temporary names, then moved
+
+    # A checkpoint from before the state moved into it: the state comes from state.json; a
+    # log row written after that checkpoint (old runs logged first) is not repeated.
+    with zipfile.ZipFile(ckpt) as old:
+        entries = {name: old.read(name) for name in old.namelist()}
+    with zipfile.ZipFile(ckpt, "w") as old:
+        for name, data in entries.items():
+            if name != training.STATE_ENTRY:
+                old.writestr(name, data)
+    with (out / "log.csv").open("a") as f:
+        f.write("2,8,9.0,0,0,0,lost\n")
+    messages = []
+    training.train(config(photo_folder, out, steps=8, resume=True), log=messages.append)
+    assert any("resumed" in m and "epoch 1" in m for m in messages)
+    rows = read_log(out)
+    assert [int(r["step"]) for r in rows] == [4, 8] and rows[1]["time"] != "lost"
+    assert training.read_state(out)["epoch"] == 2
+
+
 def test_seed_variant_trains_and_resumes_under_mixed_bfloat16(photo_folder, tmp_path):
     import keras
 
@@ -196,6 +220,7 @@ def test_seed_variant_trains_and_resumes_under_mixed_bfloat16(photo_folder, tmp_
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert ckpt.dtype_policy.name == "mixed_bfloat16"
+    assert type(ckpt.optimizer).__name__ == "Adam"  # bfloat16 needs no loss scaling
     assert [int(r["step"]) for r in read_log(out)] == [4, 8]
     assert np.isfinite([float(r["loss"]) for r in read_log(out)]).all()
     # The shipped file is float32 and loads into a float32 seed model.
@@ -233,27 +258,39 @@ def test_no_usable_photos_is_a_clear_error(tmp_path):
         training.train(config(tmp_path, tmp_path / "run"), log=lambda m: None)
 
 
-def test_mirrored_strategy_on_two_logical_cpus(photo_folder, tmp_path):
+def test_mirrored_strategy_on_two_logical_cpus_in_float32_and_float16(photo_folder, tmp_path):
     script = textwrap.dedent(f"""
         import carsr_gui.tf_setup
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import keras
         from pathlib import Path
         from carsr_gui import train as t
         s = t.make_strategy("mirrored")
         print("replicas", s.num_replicas_in_sync)
-        cfg = t.TrainConfig(data=Path({str(photo_folder)!r}), out=Path({str(tmp_path)!r}) / "m",
-                            width=4, steps=2, steps_per_epoch=2, batch=4, patch=32,
-                            precision="fp32", strategy="mirrored")
-        print("weights", t.train(cfg, log=print))
+        for precision in ("fp32", "fp16"):
+            out = Path({str(tmp_path)!r}) / precision
+            cfg = t.TrainConfig(data=Path({str(photo_folder)!r}), out=out, width=4, steps=4,
+                                steps_per_epoch=2, batch=4, patch=32, precision=precision,
+                                strategy="mirrored")
+            print("weights", t.train(cfg, log=print))
+            ckpt = keras.models.load_model(out / "checkpoint.keras")
+            print(precision, "optimizer", type(ckpt.optimizer).__name__, int(ckpt.optimizer.iterations))
     """)
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "replicas 2" in done.stdout
-    assert (tmp_path / "m" / "model.weights.h5").is_file()
+    # Loss scaling where float16 needs it, and only there.
+    assert "fp32 optimizer Adam 4" in done.stdout
+    assert "fp16 optimizer LossScaleOptimizer" in done.stdout
+    for precision in ("fp32", "fp16"):
+        rows = read_log(tmp_path / precision)
+        assert [int(r["step"]) for r in rows] == [2, 4]
+        assert np.isfinite([float(r["loss"]) for r in rows]).all()
+        assert (tmp_path / precision / "model.weights.h5").is_file()
 
 
 def test_installed_weights_load_as_the_bundled_model(tmp_path, tiny_weights, monkeypatch):
@@ -266,3 +303,20 @@ def test_installed_weights_load_as_the_bundled_model(tmp_path, tiny_weights, mon
     path, loaded = resources.bundled_weights()
     assert loaded == card and path == tmp_path / "carsr_x2.weights.h5"
     assert Engine(tile=96).card["summary"] == "tiny"
+
+
+def test_jpeg_weights_install_beside_the_clean_ones(tmp_path, tiny_weights, monkeypatch):
+    from carsr_gui import resources
+    from carsr_gui.model_choice import Engines
+
+    clean = training.install_weights(tiny_weights, tmp_path, {"summary": "tiny clean"})
+    jpeg = training.install_weights(tiny_weights, tmp_path, {"summary": "tiny jpeg"}, "jpeg")
+    assert jpeg["weights"] == "carsr_x2_jpeg.weights.h5" != clean["weights"]
+    monkeypatch.setattr(resources, "data_dir", lambda name: tmp_path)
+    assert resources.bundled_models() == ["clean", "jpeg"]
+    assert resources.bundled_weights("jpeg") == (tmp_path / jpeg["weights"], jpeg)
+    engines = Engines("auto", tile=96)
+    assert {n: e.card["summary"] for n, e in engines.engines.items()} == {
+        "clean": "tiny clean",
+        "jpeg": "tiny jpeg",
+    }

@@ -1,0 +1,76 @@
+"""One-off measurement, not a test: RGB PSNR gain over bicubic of each weights file and of the
+per-photo choice (``--model auto``) on ground-truth photos whose low-res was saved as a JPEG.
+
+For every photo and quality it does what ``carsr eval --jpeg Q`` does (Pillow bicubic 2x shrink,
+JPEG of quality Q in memory, bicubic and the model both from the decoded JPEG) once per weights
+file, and scores ``auto`` as the weights that ``Engines.choose`` picks from the JPEG's own tables:
+
+    .venv/bin/python tests/measure_jpeg_quality.py ../shared/data/cars/val \\
+        [--qualities clean 50 75 90 95] [--limit 200] [--jpeg-weights runs/jpeg/model.weights.h5]
+
+``--jpeg-weights`` scores a candidate file as the ``jpeg`` weights (before it is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from carsr_gui import evaluate, image_io, metrics, resample
+from carsr_gui.engine import Engine
+from carsr_gui.model_choice import Engines
+from carsr_gui.train import image_paths
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("folder", type=Path)
+    p.add_argument("--qualities", nargs="+", default=["clean", "50", "75", "90", "95"])
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--jpeg-weights", type=Path)
+    p.add_argument("--json", type=Path, help="write the per-photo figures here")
+    args = p.parse_args()
+
+    engines = Engines("auto", precision="fp32")
+    if args.jpeg_weights:
+        engines.engines["jpeg"] = Engine(args.jpeg_weights, precision="fp32")
+    names = list(engines.engines)
+    paths = image_paths(args.folder)[args.offset : args.offset + args.limit]
+    gains: dict[str, dict[str, list[float]]] = {
+        q: {n: [] for n in [*names, "auto"]} for q in args.qualities
+    }
+    chosen: dict[str, set[str]] = {q: set() for q in args.qualities}
+    bicubic: dict[str, list[float]] = {q: [] for q in args.qualities}
+    for i, path in enumerate(paths, 1):
+        hr, lr = evaluate.ground_truth(image_io.load(path).rgb)
+        for q in args.qualities:
+            photo = image_io.Photo(lr) if q == "clean" else evaluate.compressed(lr, int(q))
+            base = metrics.psnr(resample.enlarge(photo.rgb), hr)
+            bicubic[q].append(base)
+            for name in names:
+                out = engines.engines[name].upscale_photo(photo).output
+                gains[q][name].append(metrics.psnr(out, hr) - base)
+            pick = engines.choose(photo.jpeg_quality).name
+            chosen[q].add(pick)
+            gains[q]["auto"].append(gains[q][pick][-1])
+        if i % 20 == 0:
+            print(f"{i}/{len(paths)}", flush=True)
+    print(f"{len(paths)} photos from {args.folder}; RGB PSNR gain over bicubic of the same low-res")
+    print("low-res | bicubic dB | " + " | ".join(names) + " | auto (picks)")
+    for q in args.qualities:
+        row = " | ".join(f"{np.mean(gains[q][n]):+.3f}" for n in names)
+        label = "clean PNG" if q == "clean" else f"JPEG q{q}"
+        print(
+            f"{label} | {np.mean(bicubic[q]):.2f} | {row} | "
+            f"{np.mean(gains[q]['auto']):+.3f} ({', '.join(sorted(chosen[q]))})"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"bicubic": bicubic, "gains": gains}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
