@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from carsr_gui import __version__, devices, image_io, tiling
+from carsr_gui import __version__, batch, devices, image_io, tiling
 from carsr_gui.engine import SCALES
 from carsr_gui.model_choice import JPEG_MAX_QUALITY, MODEL_SETTINGS
 from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE
@@ -23,17 +23,10 @@ def say(path: object, message: str) -> None:
 
 def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
     """Files as given; folders replaced by the images inside them (others noted and skipped)."""
-    files = []
-    for path in inputs:
-        if path.is_dir():
-            for child in sorted(path.iterdir()):
-                if child.suffix.lower() in image_io.INPUT_SUFFIXES and child.is_file():
-                    files.append(child)
-                elif not child.name.startswith("."):
-                    say(child, "skipped: not an image file")
-        else:
-            files.append(path)
-    return files
+    found = batch.expand(inputs)
+    for path in found.skipped:
+        say(path, batch.SKIPPED_REASON)
+    return found.files
 
 
 def _engine(args):
@@ -72,12 +65,16 @@ def cmd_upscale(args) -> int:
         return EXIT_FAILED
     fmt = args.format
     protected = {p.resolve() for p in files}
-    failed = 0
+    queue = batch.Batch()
+    for src in files:
+        queue.add(batch.Job(queue.new_id(), src, args.scale, fmt=fmt, max_pixels=args.max_pixels))
     show = not args.quiet
+    code = EXIT_OK
     with tqdm(
         total=len(files), unit="image", disable=not show, file=sys.stderr, desc="carsr"
     ) as bar:
-        for index, src in enumerate(files, 1):
+        while (item := queue.start_next()) is not None:
+            src = item.job.path
             tiles = tqdm(
                 unit="tile", leave=False, disable=not show, file=sys.stderr, desc=src.name[:30]
             )
@@ -89,6 +86,7 @@ def cmd_upscale(args) -> int:
 
             try:
                 photo = image_io.load(src, max_pixels=args.max_pixels)
+                batch.check_output_size(src, *photo.size, args.scale, fmt)
                 result = engine.upscale_photo(photo, args.scale, progress)
                 dest = image_io.output_path(
                     src, args.output_dir, args.scale, fmt, args.overwrite, protected
@@ -96,6 +94,7 @@ def cmd_upscale(args) -> int:
                 image_io.save_like(
                     dest, photo, result.output, result.alpha, fmt=fmt, quality=args.quality
                 )
+                del photo, result.output, result.bicubic  # before the next photo is decoded
                 for note in result.notes:
                     if note != result.weights:  # said by --verbose: one line per file is noise
                         bar.write(f"carsr: {src}: {note}", file=sys.stderr)
@@ -105,23 +104,31 @@ def cmd_upscale(args) -> int:
                         f"{result.weights})",
                         file=sys.stderr,
                     )
-            except image_io.ImageError as exc:
-                failed += 1
-                bar.write(f"carsr: {exc}", file=sys.stderr)
+                queue.done(item.job.id)
             except (Cancelled, KeyboardInterrupt):
-                tiles.close()
+                queue.cancelled(item.job.id)
+                queue.cancel_waiting()
                 say(src, "interrupted; no partial output written")
-                return 130
-            except (MemoryError, ValueError, RuntimeError) as exc:
-                failed += 1
-                bar.write(f"carsr: {src}: {exc}", file=sys.stderr)
+                code = 130
+            except Exception as exc:  # any failure ends this photo, never the batch
+                queue.failed(item.job.id, batch.reason_of(exc))
+                # An ImageError names its own file: the input, or the output that failed.
+                where = (
+                    exc
+                    if isinstance(exc, image_io.ImageError)
+                    else f"{src}: {batch.reason_of(exc)}"
+                )
+                bar.write(f"carsr: {where}", file=sys.stderr)
+                if args.stop_on_error and queue.waiting:
+                    say(None, f"stopped at the first failure: {len(queue.waiting)} not processed")
+                    queue.cancel_waiting()
             finally:
                 tiles.close()
             bar.update()
-            if failed and args.stop_on_error and index < len(files):
-                say(None, f"stopped at the first failure: {len(files) - index} not processed")
-                return EXIT_FAILED
-    return EXIT_FAILED if failed else EXIT_OK
+    say(None, queue.summary())
+    if code == EXIT_OK and queue.count(batch.State.DONE) != len(files):
+        code = EXIT_FAILED
+    return code
 
 
 def cmd_eval(args) -> int:
@@ -138,9 +145,9 @@ def cmd_eval(args) -> int:
     for path in files:
         try:
             rows.append(evaluate.evaluate_file(engine, path, args.jpeg))
-        except image_io.ImageError as exc:
+        except Exception as exc:  # any failure ends this photo, never the batch
             failed += 1
-            say(None, str(exc))
+            say(path, batch.reason_of(exc))
     if args.json:
         print(
             json.dumps(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -331,6 +332,26 @@ def _profile_space(icc: bytes) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=8)
+def _to_srgb(icc: bytes):
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    return ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+
+
+def for_display(rgb: np.ndarray, icc_profile: bytes | None) -> np.ndarray:
+    """``rgb`` (pixels in the colour space of ``icc_profile``) converted to sRGB for a screen.
+    Files keep their own pixels and profile; this is only what a panel shows. Untagged, grey
+    and unreadable profiles: the pixels as they are."""
+    if not icc_profile or _profile_space(icc_profile) != "RGB":
+        return rgb
+    try:
+        transform = _to_srgb(icc_profile)
+    except (OSError, ImageCms.PyCMSError):
+        return rgb
+    img = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    return np.asarray(ImageCms.applyTransform(img, transform))
+
+
 def _cmyk_to_rgb(img: Image.Image, icc: bytes | None) -> Image.Image:
     if icc:
         try:
@@ -407,13 +428,7 @@ def save(
     path = Path(path)
     fmt = fmt or _format_for(path)
     pil_format = FORMATS[fmt][0]
-    limit = _MAX_SIDE.get(pil_format)
-    if limit and max(rgb.shape[:2]) > limit:
-        raise ImageError(
-            path,
-            f"{rgb.shape[1]}x{rgb.shape[0]} is too large for {fmt} (at most {limit} pixels a "
-            "side); choose png or tiff",
-        )
+    check_output_size(path, rgb.shape[1], rgb.shape[0], fmt)
     img = to_image(rgb, alpha, grey)
     if pil_format == "JPEG" and alpha is not None:
         img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
@@ -464,6 +479,17 @@ def save(
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return path
+
+
+def check_output_size(path: os.PathLike | str, width: int, height: int, fmt: str) -> None:
+    """Raise :class:`ImageError` if ``fmt`` cannot hold a ``width`` x ``height`` image."""
+    limit = _MAX_SIDE.get(FORMATS[fmt][0])
+    if limit and max(width, height) > limit:
+        raise ImageError(
+            path,
+            f"{width}x{height} is too large for {fmt} (at most {limit} pixels a side); "
+            "choose png or tiff",
+        )
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -196,6 +196,20 @@ def grey_profile(gamma: float = 2.2) -> bytes:
     return _icc(b"mntr", b"GRAY", b"XYZ ", [(b"kTRC", curve)])
 
 
+def red_green_swapped_profile(gamma: float = 2.2) -> bytes:
+    """An ICC v2 RGB display profile (matrix and gamma curves) whose red channel has sRGB's green
+    primary and whose green has sRGB's red: a red pixel in it is green on an sRGB screen."""
+    columns = _SRGB_TO_XYZ_D50.T  # the XYZ of sRGB's red, green and blue primaries
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
+
+    def xyz(v) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(_s15(float(c)) for c in v)
+
+    tags = [(b"rXYZ", xyz(columns[1])), (b"gXYZ", xyz(columns[0])), (b"bXYZ", xyz(columns[2]))]
+    tags += [(b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    return _icc(b"mntr", b"RGB ", b"XYZ ", tags)
+
+
 def cmyk_profile(ink_to_rgb) -> bytes:
     """An ICC v2 CMYK profile (A2B0 as a 2-point lut8 to Lab) whose inks print the sRGB colours
     ``ink_to_rgb(c, m, y, k)`` gives for c, m, y, k in {0, 1}, interpolated in between."""

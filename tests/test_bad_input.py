@@ -93,8 +93,9 @@ def test_cli_refuses_each_bad_file_on_one_line_and_goes_on(corpus, tmp_path, tin
     out = tmp_path / "out"
     argv = ["upscale", good[0], *bad, good[1], "-o", out, "--weights", tiny_weights, "-q"]
     assert cli.main(list(map(str, argv))) == 1
-    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    *lines, summary = [line for line in capsys.readouterr().err.splitlines() if line]
     assert len(lines) == len(bad)
+    assert summary == f"carsr: 2 enlarged, {len(bad)} failed"
     for line, path, (_, reason) in zip(lines, bad, BAD.values(), strict=True):
         assert line.startswith(f"carsr: {path}: ") and reason in line
     assert sorted(p.name for p in out.iterdir()) == ["good1_x2.png", "good2_x2.png"]

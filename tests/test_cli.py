@@ -48,8 +48,65 @@ def test_failed_file_is_reported_and_the_batch_goes_on(photos, tmp_path, tiny_we
     assert code == 1
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("carsr: ")]
-    assert lines == [f"carsr: {bad}: not an image carsr can read (unknown or unsupported format)"]
+    assert lines == [
+        f"carsr: {bad}: not an image carsr can read (unknown or unsupported format)",
+        "carsr: 1 enlarged, 1 failed",
+    ]
     assert (out / "a_x2.jpg").is_file()
+
+
+def test_any_error_of_one_photo_ends_that_photo_not_the_batch(
+    photos, tmp_path, tiny_weights, capsys, monkeypatch
+):
+    """A TensorFlow runtime error (no RuntimeError) or running out of memory: one line naming
+    the file, and the next photo is processed."""
+    from carsr_gui.engine import Engine
+    from carsr_gui.tf_setup import tf
+
+    real = Engine.upscale_photo
+    errors = {
+        "a.png": tf.errors.InternalError(None, None, "CUDA error: an illegal memory access\n"),
+        "b c é.jpg": MemoryError(),
+    }
+
+    def upscale_photo(self, photo, *args, **kwargs):
+        if photo.path is not None and photo.path.name in errors:
+            raise errors[photo.path.name]
+        return real(self, photo, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "upscale_photo", upscale_photo)
+    extra = write_photo(tmp_path / "z.png")
+    out = tmp_path / "out"
+    assert run("upscale", photos, extra, "-o", out, weights=tiny_weights) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("carsr: ")]
+    assert lines == [
+        f"carsr: {photos / 'notes.txt'}: skipped: not an image file",
+        f"carsr: {photos / 'a.png'}: InternalError: CUDA error: an illegal memory access",
+        f"carsr: {photos / 'b c é.jpg'}: out of memory",
+        "carsr: 1 enlarged, 2 failed",
+    ]
+    assert [p.name for p in out.iterdir()] == ["z_x2.png"]
+
+
+def write_photo(path):
+    Image.fromarray(drawn_image(20, 24)).save(path)
+    return path
+
+
+def test_a_photo_too_large_for_the_format_fails_before_it_is_processed(
+    tmp_path, tiny_weights, capsys, monkeypatch
+):
+    from carsr_gui.engine import Engine
+
+    calls = []
+    monkeypatch.setattr(Engine, "upscale_photo", lambda self, *a, **k: calls.append(a))
+    wide = tmp_path / "wide.png"
+    Image.fromarray(drawn_image(4, 8200)).save(wide)  # 16400 pixels wide at 2x: not in a WebP
+    out = tmp_path / "out"
+    assert run("upscale", wide, "-o", out, "--format", "webp", weights=tiny_weights) == 1
+    assert calls == []
+    err = capsys.readouterr().err
+    assert f"carsr: {wide}: 16400x8 is too large for webp (at most 16383 pixels a side)" in err
 
 
 def test_existing_outputs_get_a_number_unless_overwrite(photos, tmp_path, tiny_weights):

@@ -78,7 +78,11 @@ def test_read_only_output_folder(photos, tmp_path, tiny_weights, capsys, monkeyp
         assert upscale(*photos[:2], out=out, weights=tiny_weights) == 1
         lines = error_lines(capsys)
         assert lines == [
-            f"carsr: {out / f'{n}_x2.png'}: cannot write in {out}: Permission denied" for n in "ab"
+            *(
+                f"carsr: {out / f'{n}_x2.png'}: cannot write in {out}: Permission denied"
+                for n in "ab"
+            ),
+            "carsr: 2 failed",
         ]
         assert list(out.iterdir()) == []
     finally:
@@ -92,7 +96,8 @@ def test_full_disk_names_file_and_folder_leaves_nothing_and_goes_on(
     disk_fills_on(monkeypatch, {2})
     assert upscale(*photos, out=out, weights=tiny_weights) == 1
     assert error_lines(capsys) == [
-        f"carsr: {out / 'b_x2.png'}: cannot write in {out}: No space left on device"
+        f"carsr: {out / 'b_x2.png'}: cannot write in {out}: No space left on device",
+        "carsr: 2 enlarged, 1 failed",
     ]
     assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "c_x2.png"]  # no temp file
     assert all(p.stat().st_size > 0 for p in out.iterdir())
@@ -126,6 +131,7 @@ def test_stop_on_error_stops_cleanly(photos, tmp_path, tiny_weights, capsys, mon
     err = capsys.readouterr().err
     assert f"carsr: {out / 'b_x2.png'}: cannot write in {out}" in err
     assert "carsr: stopped at the first failure: 1 not processed" in err
+    assert err.splitlines()[-1] == "carsr: 1 enlarged, 1 failed, 1 cancelled"
     assert [p.name for p in out.iterdir()] == ["a_x2.png"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -54,6 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.screenshot is not None and not args.files:
         parser().error("--screenshot needs at least one FILE")
+    missing = missing_xcb_libraries()
+    if missing:
+        packages = " ".join(XCB_LIBRARIES[name] for name in missing)
+        print(
+            f"carsr-gui: cannot open the window: Qt's xcb platform plugin needs "
+            f"{', '.join(missing)}, which {'are' if len(missing) > 1 else 'is'} not installed "
+            f"(Debian/Ubuntu: sudo apt install {packages})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
     from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication
@@ -75,16 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             messages.install_excepthook()
             settings = Settings()
-        for key, value in (
-            ("process/device", args.device),
-            ("process/tile", args.tile),
-            ("process/scale", args.scale),
-            ("view/layout", args.layout),
-        ):
-            if value is not None:
-                settings[key] = value
-        if args.eval:
-            settings["process/evaluate"] = True
+        apply_flags(settings, args)
 
         window = MainWindow(settings, weights=args.weights)
         if headless:
@@ -109,6 +111,69 @@ def main(argv: Sequence[str] | None = None) -> int:
             # loop that runs later in this process (a program or test that called main()).
             QCoreApplication.removePostedEvents(app, QEvent.Type.Quit)
         return outcome["code"] if headless else code
+
+
+def apply_flags(settings, args: argparse.Namespace) -> None:
+    """The command line's choices hold for this run only: they are not saved as settings."""
+    for key, value in (
+        ("process/device", args.device),
+        ("process/tile", args.tile),
+        ("process/scale", args.scale),
+        ("view/layout", args.layout),
+        ("process/evaluate", True if args.eval else None),
+    ):
+        if value is not None:
+            settings.override(key, value)
+
+
+#: Libraries Qt's xcb platform plugin loads (``ldd`` of PySide6's ``libqxcb.so`` and
+#: ``libQt6XcbQpa.so.6``, PySide6 6.x), with the Debian/Ubuntu package of each.
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb.so.1": "libxcb1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libX11.so.6": "libx11-6",
+    "libEGL.so.1": "libegl1",
+    "libfontconfig.so.1": "libfontconfig1",
+}
+
+
+def loadable(name: str) -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        return False
+    return True
+
+
+def missing_xcb_libraries() -> list[str]:
+    """The xcb plugin's libraries that cannot be loaded, where the window would use that plugin
+    (Linux, no other platform chosen, not a Wayland session); Qt would abort with a generic
+    message."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or getattr(sys, "frozen", False):
+        return []
+    if platform and not platform.startswith("xcb"):
+        return []
+    if not platform and os.environ.get("WAYLAND_DISPLAY"):
+        return []
+    return [name for name in XCB_LIBRARIES if not loadable(name)]
 
 
 def _close_on_interrupt(window) -> Callable[[], None]:
@@ -142,10 +207,8 @@ def _screenshot(app, window, path: Path, outcome: dict) -> None:
     if not ok:
         print(f"carsr-gui: {path}: cannot write the screenshot", file=sys.stderr)
     if window.failed_count or not window.done_count:
-        print(
-            f"carsr-gui: {window.failed_count} image(s) failed; see the queue in {path}",
-            file=sys.stderr,
-        )
+        summary = window.presenter.batch.summary()
+        print(f"carsr-gui: {summary}; see the queue in {path}", file=sys.stderr)
     outcome["code"] = (
         EXIT_OK if ok and not window.failed_count and window.done_count else EXIT_FAILED
     )

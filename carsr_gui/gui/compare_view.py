@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from carsr_gui.gui.display import Shown
+from carsr_gui.gui.imaging import to_array
 from carsr_gui.gui.zoom_view import ViewSync, ZoomView
 
 #: Panel keys in reading order, and their titles.
@@ -20,8 +23,8 @@ TITLES = {
 }
 
 
-def size_text(a: np.ndarray) -> str:
-    return f"{a.shape[1]}×{a.shape[0]}"
+def size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}×{size[1]}"
 
 
 class Panel(QFrame):
@@ -48,16 +51,27 @@ class Panel(QFrame):
         self._head.addWidget(self.figures, 0, 1, Qt.AlignmentFlag.AlignRight)
         layout.addWidget(head)
         layout.addWidget(self.view, 1)
-        self.image: np.ndarray | None = None
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The pixels shown (sRGB), read back from the panel (tests look at them)."""
+        image = self.item.image()
+        return None if image.isNull() or not self.item.isVisible() else to_array(image)
 
     def add_controls(self, widget: QWidget) -> None:
         self._head.addWidget(widget, 1, 0, 1, 2)
 
-    def show_image(self, rgb: np.ndarray | None, item_scale: float, title: str, figures: str):
-        self.image = rgb
+    def show_image(
+        self,
+        image: QImage | None,
+        item_scale: float,
+        title: str,
+        figures: str,
+        levels: list[QImage] | None = None,
+    ):
         self.title.setText(title)
         self.figures.setText(figures)
-        self.view.set_image(self.item, rgb, item_scale)
+        self.view.set_image(self.item, image, item_scale, levels)
 
 
 class CompareView(QWidget):
@@ -100,22 +114,24 @@ class CompareView(QWidget):
         for key, panel in self.panels.items():
             panel.show_image(None, 1.0, TITLES[key].format(scale=2), "")
 
-    def show_outcome(self, outcome, features: np.ndarray | None, features_note: str = "") -> None:
-        """Show a worker :class:`~carsr_gui.gui.worker.Outcome`."""
-        result = outcome.result
-        out = result.output
-        scale = out.shape[0] / outcome.input.shape[0]
-        self.set_evaluation(outcome.truth is not None)
+    def show(self, shown: Shown, features_note: str = "") -> None:
+        """Show a finished photo, prepared off the GUI thread."""
+        stored = shown.stored
+        out_w, out_h = shown.size("output")
+        in_w, in_h = shown.size("input")
+        scale = out_h / in_h
+        self.set_evaluation(stored.evaluated)
         p = self.panels
-        shown = round(scale)
+        shown_scale = round(scale)
         p["input"].show_image(
-            outcome.input,
+            shown.images["input"],
             scale,
-            "Low-res input" + (" (ground truth shrunk 2×)" if outcome.truth is not None else ""),
-            size_text(outcome.input),
+            "Low-res input" + (" (ground truth shrunk 2×)" if stored.evaluated else ""),
+            size_text((in_w, in_h)),
+            shown.levels.get("input"),
         )
         bic, model = "", ""
-        s = outcome.scores
+        s = stored.scores
         if s is not None:
             bic = f"PSNR {s.bicubic_psnr:.2f} dB · SSIM {s.bicubic_ssim:.4f}"
             model = f"PSNR {s.model_psnr:.2f} dB · SSIM {s.model_ssim:.4f}"
@@ -126,34 +142,47 @@ class CompareView(QWidget):
                 f"Y channel: PSNR {s.model_psnr_y:.2f} dB · SSIM {s.model_ssim_y:.4f}"
             )
         p["bicubic"].show_image(
-            result.bicubic, 1.0, f"Bicubic ×{shown}", _join(size_text(result.bicubic), bic)
+            shown.images["bicubic"],
+            1.0,
+            f"Bicubic ×{shown_scale}",
+            _join(size_text(shown.size("bicubic")), bic),
+            shown.levels.get("bicubic"),
         )
-        p["output"].show_image(out, 1.0, f"Autoencoder ×{shown}", _join(size_text(out), model))
-        fm = result.features
-        if features is not None:
+        p["output"].show_image(
+            shown.images["output"],
+            1.0,
+            f"Autoencoder ×{shown_scale}",
+            _join(size_text((out_w, out_h)), model),
+            shown.levels.get("output"),
+        )
+        fm = stored.features
+        if shown.features is not None and fm is not None:
             p["features"].show_image(
-                features,
-                out.shape[0] / features.shape[0],
+                shown.features,
+                out_h / shown.features.height(),
                 "Encoded feature map",
                 f"{fm.channels} ch · {fm.width}×{fm.height} (¼ of output)",
             )
         else:
             p["features"].show_image(None, 1.0, "Encoded feature map", features_note)
-        if outcome.truth is not None:
+        if "truth" in shown.images:
             p["truth"].show_image(
-                outcome.truth, 1.0, "Ground truth", _join(size_text(outcome.truth), "reference")
+                shown.images["truth"],
+                1.0,
+                "Ground truth",
+                _join(size_text(shown.size("truth")), "reference"),
+                shown.levels.get("truth"),
             )
         else:
             p["truth"].show_image(None, 1.0, "Ground truth", "")
-        self.sync.set_scene_rect(QRectF(0, 0, out.shape[1], out.shape[0]))
+        self.sync.set_scene_rect(QRectF(0, 0, out_w, out_h))
 
-    def update_features(self, features: np.ndarray | None, output_height: int) -> None:
+    def update_features(self, features: QImage | None, output_height: int) -> None:
         panel = self.panels["features"]
         if features is None:
             panel.view.set_image(panel.item, None, 1.0)
         else:
-            panel.view.set_image(panel.item, features, output_height / features.shape[0])
-        panel.image = features
+            panel.view.set_image(panel.item, features, output_height / features.height())
 
 
 def _join(*parts: str) -> str:

@@ -1,4 +1,5 @@
-"""The controls of the feature-map panel: which picture of the 256-channel code, and its statistics."""
+"""The controls of the feature-map panel: which picture of the 256-channel code, and its statistics
+(the picture itself is drawn off the GUI thread: see :mod:`carsr_gui.gui.display`)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ class FeatureControls(QWidget):
         layout.addWidget(self.channel_box)
         layout.addWidget(self.stats_label, 1)
         self._features: feature_map.FeatureMap | None = None
-        self._cache: dict[tuple[str, int], np.ndarray] = {}
         self.mode_box.currentIndexChanged.connect(self._edited)
         self.channel_box.valueChanged.connect(self._edited)
         self._update_enabled()
@@ -51,6 +51,11 @@ class FeatureControls(QWidget):
     def channel(self) -> int:
         return self.channel_box.value()
 
+    @property
+    def features(self) -> feature_map.FeatureMap | None:
+        """The feature map of the photo on screen (None: none, or released)."""
+        return self._features
+
     def set_choice(self, mode: str, channel: int) -> None:
         index = self.mode_box.findData(mode)
         self.mode_box.setCurrentIndex(max(index, 0))
@@ -58,19 +63,9 @@ class FeatureControls(QWidget):
 
     def set_features(self, features: feature_map.FeatureMap | None) -> None:
         self._features = features
-        self._cache.clear()
         if features is not None:
             self.channel_box.setMaximum(features.channels - 1)
         self._update_stats()
-
-    def picture(self) -> np.ndarray | None:
-        """The code drawn as chosen (uint8 RGB at the pooled grid's size), or None."""
-        if self._features is None:
-            return None
-        key = (self.mode, self.channel if self.mode == "channel" else 0)
-        if key not in self._cache:
-            self._cache[key] = feature_map.render(self._features, key[0], key[1])
-        return self._cache[key]
 
     @Slot()
     def _edited(self) -> None:

@@ -1,16 +1,14 @@
-"""The main window: queue, comparison views, menus, progress and saving.
+"""The main window: widgets, menus, dialogs and drag and drop, drawn over the batch.
 
-The window owns a :class:`~carsr_gui.gui.worker.WorkerThread` and feeds it one job at a time;
-everything that touches widgets runs here, in the GUI thread, in answer to the worker's signals.
+Decisions (what runs next, what a cancel stops, where results live and how they are saved) are the
+:class:`~carsr_gui.gui.presenter.BatchPresenter`'s; this view forwards clicks to it and draws what
+its signals say. Everything here runs in the GUI thread and does no heavy work: full-size images
+arrive prepared, and saving runs on a helper thread.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
@@ -29,27 +27,19 @@ from PySide6.QtWidgets import (
 )
 
 from carsr_gui import __version__, image_io
+from carsr_gui.batch import FINISHED, Item, State
 from carsr_gui.gui import messages, saving
 from carsr_gui.gui.compare_view import CompareView
+from carsr_gui.gui.display import Shown
 from carsr_gui.gui.feature_panel import FeatureControls
-from carsr_gui.gui.queue_view import QueueView, State
+from carsr_gui.gui.presenter import BatchPresenter
+from carsr_gui.gui.queue_view import QueueView
 from carsr_gui.gui.saving import FORMAT_LABELS
 from carsr_gui.gui.settings import MAX_MEGAPIXELS, TILES, Settings
 from carsr_gui.gui.split_view import SplitView
-from carsr_gui.gui.worker import (
-    EngineFactory,
-    EngineOptions,
-    Job,
-    Outcome,
-    WorkerThread,
-    engine_factory,
-)
+from carsr_gui.gui.worker import EngineFactory, EngineOptions, engine_factory
 from carsr_gui.gui.zoom_view import ViewSync
 
-log = logging.getLogger(__name__)
-
-#: Finished images whose full feature map is kept (each can take up to 128 MB).
-KEEP_FEATURES = 4
 TITLE = "carsr: sharper car photos, twice as large"
 SAMPLE = "sample_car.png"
 SAMPLE_LICENCE = (
@@ -58,35 +48,11 @@ SAMPLE_LICENCE = (
 )
 
 
-@dataclass
-class Entry:
-    job: Job
-    state: State = State.WAITING
-    outcome: Outcome | None = None
-    reason: str = ""
-
-
-def image_files(paths: Iterable[Path]) -> list[Path]:
-    """Files as given (an unreadable one fails in the queue with its reason); folders become
-    the images directly inside them, by name."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(
-                child
-                for child in sorted(path.iterdir())
-                if child.is_file() and child.suffix.lower() in image_io.INPUT_SUFFIXES
-            )
-        else:
-            files.append(path)
-    return files
-
-
 class MainWindow(QMainWindow):
     """``engine_factory`` replaces the bundled model (tests pass a tiny one); ``weights`` points the
     default engine at another weights file."""
 
-    batch_finished = Signal()  # the queue has run dry: every image is done, failed or cancelled
+    batch_finished = Signal()  # the queue has run dry and the photo on screen is drawn
 
     def __init__(
         self,
@@ -99,48 +65,43 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self._factory_override = engine_factory
         self._weights = weights
-        self._entries: dict[int, Entry] = {}
-        self._pending: deque[int] = deque()
-        self._running: int | None = None
-        self._next_id = 1
-        self._kept_features: deque[int] = deque()
-        self._batch = {"total": 0, "done": 0, "failed": 0, "start": 0.0}
         self._closing = False
-        self.engine_description = ""
 
         self.setWindowTitle(TITLE)
         icon = _resource(self, "carsr.png")
         if icon is not None:
             self.setWindowIcon(QIcon(str(icon)))
         self.setAcceptDrops(True)
+        self.presenter = BatchPresenter(self.settings, self._make_factory(), parent=self)
         self._build_views()
         self._build_actions()
         self._build_status_bar()
         self._build_menus_and_toolbar()
         self._restore_settings()
 
-        self.worker_thread = WorkerThread(self._make_factory(), self)
-        w = self.worker_thread
-        w.engine_loading.connect(self._on_engine_loading)
-        w.engine_ready.connect(self._on_engine_ready)
-        w.engine_failed.connect(self._on_engine_failed)
-        w.started.connect(self._on_started)
-        w.loaded.connect(self._on_loaded)
-        w.progress.connect(self._on_progress)
-        w.result.connect(self._on_result)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
-        w.finished.connect(self._on_finished)
+        p = self.presenter
+        p.added.connect(self.queue.add)
+        p.changed.connect(self._draw_row)
+        p.removed.connect(self._row_removed)
+        p.thumbnail.connect(self.queue.set_thumbnail)
+        p.progress.connect(self._on_progress)
+        p.busy.connect(self._set_busy)
+        p.batch_progress.connect(self._on_batch_progress)
+        p.shown.connect(self._on_shown)
+        p.features_drawn.connect(self._on_features_drawn)
+        p.saved.connect(self._on_saved)
+        p.status.connect(self.statusBar().showMessage)
+        p.engine_loading.connect(lambda: self.device_label.setText("model loading…"))
+        p.engine_ready.connect(self._on_engine_ready)
+        p.engine_failed.connect(self._on_engine_failed)
+        p.finished.connect(self.batch_finished)
+        self.worker_thread = p.worker_thread
         self.statusBar().showMessage("Loading TensorFlow and the model in the background…")
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
         # Start loading TensorFlow once the window is up, so that it shows at once.
-        QTimer.singleShot(0, self._start_worker)
-
-    def _start_worker(self) -> None:
-        if not self._closing and not self.worker_thread.is_running():
-            self.worker_thread.start()
+        QTimer.singleShot(0, self.presenter.start_worker)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -420,7 +381,7 @@ class MainWindow(QMainWindow):
         if self.settings[key] == value:
             return
         self.settings[key] = value
-        self.worker_thread.configure(self._make_factory())
+        self.presenter.configure(self._make_factory())
 
     def set_scale(self, scale: int) -> None:
         self.settings["process/scale"] = scale
@@ -440,39 +401,23 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths: Iterable[Path]) -> list[int]:
         """Queue the images (folders: the images inside); returns the new job ids."""
         paths = [Path(p) for p in paths]
-        files = image_files(paths)
         for path in paths:
             if path.exists():
                 self.settings.add_recent(path)
-        if not files:
+        ids, skipped = self.presenter.open_paths(paths)
+        if skipped:
+            names = ", ".join(p.name for p in skipped[:3]) + (", …" if len(skipped) > 3 else "")
+            self.statusBar().showMessage(
+                f"Skipped {len(skipped)} file{'s' * (len(skipped) != 1)} that "
+                f"{'are' if len(skipped) != 1 else 'is'} not an image: {names}",
+                10000,
+            )
+        if not ids:
             self.statusBar().showMessage("No images found in " + ", ".join(p.name for p in paths))
             return []
-        ids = [self._enqueue(f) for f in files]
         if self.queue.current_job() is None:
             self.queue.select(ids[0])
-        self._pump()
         return ids
-
-    def _enqueue(self, path: Path) -> int:
-        job_id = self._next_id
-        self._next_id += 1
-        self._entries[job_id] = Entry(self._new_job(job_id, path))
-        self.queue.add(job_id, path)
-        self._queue_job(job_id)
-        return job_id
-
-    def _new_job(self, job_id: int, path: Path) -> Job:
-        evaluate = self.eval_action.isChecked()
-        scale = 2 if evaluate else self.settings["process/scale"]
-        max_pixels = self.settings["process/max_megapixels"] * 1_000_000
-        return Job(job_id, path, scale, evaluate, max_pixels)
-
-    def _queue_job(self, job_id: int) -> None:
-        if self._running is None and not self._pending:
-            self._batch = {"total": 0, "done": 0, "failed": 0, "start": time.perf_counter()}
-        self._batch["total"] += 1
-        self._pending.append(job_id)
-        self._update_batch_progress()
 
     def open_dialog(self) -> None:
         patterns = " ".join(f"*{s}" for s in sorted(image_io.INPUT_SUFFIXES))
@@ -555,86 +500,52 @@ class MainWindow(QMainWindow):
 
     # -- running ------------------------------------------------------------------------------
 
-    def _pump(self) -> None:
-        if self._running is not None or self._closing:
-            return
-        while self._pending:
-            job_id = self._pending.popleft()
-            entry = self._entries.get(job_id)
-            if entry is None:
-                continue
-            self._running = job_id
-            entry.state = State.RUNNING
-            self.queue.set_state(job_id, State.RUNNING, "0%")
-            self.image_progress.setValue(0)
-            self._set_busy(True)
-            self._start_worker()
-            self.worker_thread.submit(entry.job)
-            return
-        self._set_busy(False)
-
     @Slot()
     def cancel(self) -> None:
         """Stop the current image at the next tile and drop the rest of the batch."""
-        for job_id in self._pending:
-            self._mark(job_id, State.CANCELLED, "")
-        self._pending.clear()
-        if self._running is not None:
-            self.worker_thread.cancel(self._running)
-            self.statusBar().showMessage("Cancelling…")
-        self._update_batch_progress()
+        self.presenter.cancel()
 
     def run_again(self) -> None:
-        job_id = self.queue.current_job()
-        if job_id is None or job_id == self._running or job_id in self._pending:
-            return
-        entry = self._entries[job_id]
-        entry.job = self._new_job(job_id, entry.job.path)
-        entry.outcome, entry.reason = None, ""
-        self._mark(job_id, State.WAITING, "")
-        self._queue_job(job_id)
-        self._show_job(job_id)
-        self._pump()
+        self.presenter.run_again(self.queue.current_job())
 
     def remove_selected(self) -> None:
-        job_id = self.queue.current_job()
-        if job_id is None:
-            return
-        if job_id == self._running:
-            self.worker_thread.cancel(job_id)
-        if job_id in self._pending:
-            self._pending.remove(job_id)
-        self._forget(job_id)
+        self.presenter.remove(self.queue.current_job())
 
     def clear_finished(self) -> None:
-        for job_id, entry in list(self._entries.items()):
-            if entry.state in (State.DONE, State.FAILED, State.CANCELLED):
-                self._forget(job_id)
+        self.presenter.clear_finished()
 
-    def _forget(self, job_id: int) -> None:
-        self._entries.pop(job_id, None)
-        if job_id in self._kept_features:
-            self._kept_features.remove(job_id)
+    @Slot(int)
+    def _draw_row(self, job_id: int) -> None:
+        item = self.presenter.item(job_id)
+        if item is None:
+            return
+        detail = {
+            State.RUNNING: "0%",
+            State.DONE: f"in {item.result.seconds:.1f} s" if item.result is not None else "",
+            State.FAILED: item.reason,
+        }.get(item.state, "")
+        self.queue.set_state(job_id, item.state, detail)
+        self.queue.set_notes(job_id, item.notes)
+        current = self.queue.current_job()
+        if item.state is State.DONE and (current is None or self._no_result(current)):
+            self.queue.select(job_id)  # show the first result while the rest run
+        if item.state is State.RUNNING:
+            self.image_progress.setValue(0)
+
+    def _no_result(self, job_id: int) -> bool:
+        item = self.presenter.item(job_id)
+        return item is None or item.result is None
+
+    @Slot(int)
+    def _row_removed(self, job_id: int) -> None:
         self.queue.remove(job_id)
         if self.queue.current_job() is None:
-            self.compare.clear()
-            self.split.clear()
-
-    def _mark(self, job_id: int, state: State, detail: str) -> None:
-        entry = self._entries.get(job_id)
-        if entry is not None:
-            entry.state = state
-        self.queue.set_state(job_id, state, detail)
-
-    @Slot()
-    def _on_engine_loading(self) -> None:
-        self.device_label.setText("model loading…")
+            self._on_shown(None)
 
     @Slot(str)
     def _on_engine_ready(self, description: str) -> None:
-        self.engine_description = description
         self.device_label.setText(description)
-        if self._running is None:
+        if self.presenter.batch.running is None:
             self.statusBar().showMessage(f"Model ready on {description}", 5000)
 
     @Slot(str)
@@ -642,121 +553,65 @@ class MainWindow(QMainWindow):
         self.device_label.setText("no model")
         messages.error(self, "The model could not be loaded", reason)
 
-    @Slot(int)
-    def _on_started(self, job_id: int) -> None:
-        entry = self._entries.get(job_id)
-        if entry is not None:
-            self.statusBar().showMessage(f"Enlarging {entry.job.path.name}…")
-
-    @Slot(int, object, int, int)
-    def _on_loaded(self, job_id: int, thumb, width: int, height: int) -> None:
-        self.queue.set_thumbnail(job_id, thumb, width, height)
-
     @Slot(int, int, int)
     def _on_progress(self, job_id: int, done: int, total: int) -> None:
         self.image_progress.setMaximum(max(total, 1))
         self.image_progress.setValue(done)
-        if job_id == self._running and total:
+        if total:
             self.queue.set_state(job_id, State.RUNNING, f"{100 * done // total}%")
 
-    @Slot(int, object)
-    def _on_result(self, job_id: int, outcome: Outcome) -> None:
-        entry = self._entries.get(job_id)
-        if entry is None:
-            return
-        entry.outcome = outcome
-        result = outcome.result
-        self._mark(job_id, State.DONE, f"in {result.seconds:.1f} s")
-        self._keep_features(job_id)
-        for note in outcome.notes:
-            log.info("%s: %s", entry.job.path, note)
-        current = self.queue.current_job()
-        if current == job_id:
-            self._show_job(job_id)
-        elif current is None or self._entries.get(current, entry).outcome is None:
-            self.queue.select(job_id)
-
-    @Slot(int, str)
-    def _on_failed(self, job_id: int, reason: str) -> None:
-        self._batch["failed"] += 1
-        entry = self._entries.get(job_id)
-        if entry is not None:
-            entry.reason = reason
-        self._mark(job_id, State.FAILED, reason)
-        if self.queue.current_job() == job_id:
-            self._show_job(job_id)
-
-    @Slot(int)
-    def _on_cancelled(self, job_id: int) -> None:
-        self._mark(job_id, State.CANCELLED, "")
-
-    @Slot(int)
-    def _on_finished(self, job_id: int) -> None:
-        if self._running == job_id:
-            self._running = None
-        self._batch["done"] += 1
-        self._update_batch_progress()
-        if self._closing:
-            return
-        self._pump()
-        if self._running is None and not self._pending:
-            b = self._batch
-            text = f"Finished {b['done']} image{'s' if b['done'] != 1 else ''}"
-            if b["failed"]:
-                text += f", {b['failed']} failed"
-            self.statusBar().showMessage(f"{text} in {time.perf_counter() - b['start']:.1f} s")
-            self.batch_finished.emit()
-
+    @Slot(bool)
     def _set_busy(self, busy: bool) -> None:
         self.image_progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
-        self.cancel_action.setEnabled(busy or bool(self._pending))
+        self.cancel_action.setEnabled(busy)
 
-    def _update_batch_progress(self) -> None:
-        b = self._batch
-        self.batch_progress.setMaximum(max(b["total"], 1))
-        self.batch_progress.setValue(min(b["done"], b["total"]))
-        self.batch_progress.setVisible(b["total"] > 1)
-
-    def _keep_features(self, job_id: int) -> None:
-        self._kept_features.append(job_id)
-        while len(self._kept_features) > KEEP_FEATURES:
-            old = self._entries.get(self._kept_features.popleft())
-            if old is not None and old.outcome is not None:
-                old.outcome.result.features = None
+    @Slot(int, int)
+    def _on_batch_progress(self, done: int, total: int) -> None:
+        self.batch_progress.setMaximum(max(total, 1))
+        self.batch_progress.setValue(min(done, total))
+        self.batch_progress.setVisible(total > 1)
 
     # -- showing ------------------------------------------------------------------------------
 
     @Slot(int)
     def _show_job(self, job_id: int) -> None:
-        entry = self._entries.get(job_id)
-        if entry is None or entry.outcome is None:
+        self.presenter.show(job_id)
+
+    @Slot(object)
+    def _on_shown(self, shown: Shown | Item | None) -> None:
+        """Draw a prepared photo; an unfinished or failed one (an Item) clears the panels."""
+        if not isinstance(shown, Shown):
             self.compare.clear()
             self.split.clear()
             self.features.set_features(None)
             self.time_label.setText("")
             self.setWindowTitle(TITLE)
-            if entry is not None and entry.state is State.FAILED:
-                self.statusBar().showMessage(f"{entry.job.path.name}: {entry.reason}")
+            if shown is not None and shown.state is State.FAILED:
+                self.statusBar().showMessage(f"{shown.job.path.name}: {shown.reason}")
             return
-        outcome = entry.outcome
-        result = outcome.result
-        self.features.set_features(result.features)
-        note = "" if result.features is not None else "released to save memory: F5 shows it again"
-        self.compare.show_outcome(outcome, self.features.picture(), note)
-        self.split.show_outcome(outcome)
+        stored = shown.stored
+        self.features.set_features(stored.features)
+        note = "" if stored.features is not None else "released to save memory: F5 shows it again"
+        self.compare.show(shown, note)
+        self.split.show(shown)
         self.sync.refresh()
-        self.device_label.setText(result.device)
-        self.time_label.setText(f"{result.seconds:.2f} s")
-        self.setWindowTitle(f"{entry.job.path.name} – {TITLE}")
+        self.device_label.setText(stored.device)
+        self.time_label.setText(f"{stored.seconds:.2f} s")
+        self.setWindowTitle(f"{self.presenter.item(shown.job_id).job.path.name} – {TITLE}")
 
     def _features_changed(self) -> None:
         self.settings["view/feature_mode"] = self.features.mode
         self.settings["view/feature_channel"] = self.features.channel
-        entry = self._entries.get(self.queue.current_job() or -1)
-        if entry is not None and entry.outcome is not None:
-            out = entry.outcome.result.output
-            self.compare.update_features(self.features.picture(), out.shape[0])
+        fm = self.features.features
+        if fm is not None:
+            self.presenter.draw_features(fm, self.features.mode, self.features.channel)
+
+    @Slot(object)
+    def _on_features_drawn(self, picture) -> None:
+        item = self.presenter.item(self.queue.current_job())
+        if item is not None and item.result is not None:
+            self.compare.update_features(picture, item.result.shapes["output"][0])
 
     def _split_toggled(self, on: bool) -> None:
         self.stack.setCurrentWidget(self.split if on else self.compare)
@@ -774,10 +629,10 @@ class MainWindow(QMainWindow):
             if on
             else "Evaluation mode off"
         )
-        entry = self._entries.get(self.queue.current_job() or -1)
-        if entry is not None and entry.state in (State.DONE, State.FAILED, State.CANCELLED):
+        item = self.presenter.item(self.queue.current_job())
+        if item is not None and item.state in FINISHED:
             self.run_again()
-        elif entry is None:
+        elif item is None:
             self.compare.set_evaluation(on)
 
     def _zoom_changed(self, zoom: float) -> None:
@@ -785,72 +640,63 @@ class MainWindow(QMainWindow):
 
     # -- saving -------------------------------------------------------------------------------
 
-    def _inputs(self) -> set[Path]:
-        return {e.job.path.resolve() for e in self._entries.values()}
-
-    def _default_name(self, entry: Entry, folder: Path, fmt: str) -> Path:
-        return saving.default_path(entry.job.path, folder, entry.job.scale, fmt, self._inputs())
-
     def save_current(self) -> Path | None:
-        """Save the enlarged image shown; the dialog asks before replacing a file."""
-        entry = self._entries.get(self.queue.current_job() or -1)
-        if entry is None or entry.outcome is None:
+        """Save the enlarged image shown (on a helper thread); the path being written, or None.
+        An existing file is replaced only once the user has confirmed that very path."""
+        job_id = self.queue.current_job()
+        item = self.presenter.item(job_id)
+        if item is None or item.result is None:
             self.statusBar().showMessage("Nothing to save yet: select a finished image")
             return None
         fmt = self.settings["save/format"]
-        folder = self._folder("paths/save_dir") or entry.job.path.parent
-        path = messages.ask_save_file(
-            self, self._default_name(entry, folder, fmt), saving.name_filter()
+        folder = self._folder("paths/save_dir") or item.job.path.parent
+        chosen = messages.ask_save_file(
+            self, self.presenter.default_path(job_id, folder, fmt), saving.name_filter()
         )
-        if path is None:
+        if chosen is None:
             return None
-        path = saving.with_suffix(path, fmt)
-        if path.resolve() in self._inputs():
+        path = saving.with_suffix(chosen, fmt)
+        if path.resolve() in self.presenter.inputs():
             messages.error(
                 self, "Not saved", f"{path} is an input image; carsr never replaces its inputs."
             )
             return None
-        try:
-            self._write(entry, path, None)
-        except image_io.ImageError as exc:
-            messages.error(self, "Not saved", str(exc))
+        if path.exists() and not messages.confirm_replace(self, path):
+            self.statusBar().showMessage(f"Not saved: {path} exists")
             return None
         self.settings["paths/save_dir"] = str(path.parent)
-        self.statusBar().showMessage(f"Saved {path}")
+        self.statusBar().showMessage(f"Saving {path}…")
+        self.presenter.save(job_id, path)
         return path
 
-    def save_all(self) -> list[Path]:
-        """Save every finished image to a folder as ``<stem>_x<scale>.<ext>``, numbered when taken."""
-        done = [e for e in self._entries.values() if e.outcome is not None]
-        if not done:
+    def save_all(self) -> int:
+        """Save every finished image to a folder as ``<stem>_x<scale>.<ext>``, numbered when
+        taken, on a helper thread; returns how many are being saved."""
+        if not any(item.result is not None for item in self.presenter.batch.items.values()):
             self.statusBar().showMessage("Nothing to save yet")
-            return []
+            return 0
         folder = messages.ask_folder(
             self, "Save all enlarged images to", self._folder("paths/save_dir")
         )
         if folder is None:
-            return []
-        fmt = self.settings["save/format"]
-        saved, errors = [], []
-        for entry in done:
-            try:
-                saved.append(self._write(entry, self._default_name(entry, folder, fmt), fmt))
-            except image_io.ImageError as exc:
-                errors.append(str(exc))
+            return 0
         self.settings["paths/save_dir"] = str(folder)
-        self.statusBar().showMessage(
-            f"Saved {len(saved)} image{'s' * (len(saved) != 1)} to {folder}"
-        )
-        if errors:
-            messages.error(self, "Some images were not saved", "\n".join(errors))
-        return saved
+        count = self.presenter.save_all(folder, self.settings["save/format"])
+        self.statusBar().showMessage(f"Saving {count} image{'s' * (count != 1)} to {folder}…")
+        return count
 
-    def _write(self, entry: Entry, path: Path, fmt: str | None) -> Path:
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            return saving.write(entry.outcome, path, fmt, self.settings["save/quality"])
-        finally:
-            QApplication.restoreOverrideCursor()
+    @Slot(list, list)
+    def _on_saved(self, written: list[Path], errors: list[str]) -> None:
+        if len(written) == 1 and not errors:
+            self.statusBar().showMessage(f"Saved {written[0]}")
+        elif written:
+            folder = written[0].parent
+            self.statusBar().showMessage(
+                f"Saved {len(written)} image{'s' * (len(written) != 1)} to {folder}"
+            )
+        if errors:
+            title = "Not saved" if not written else "Some images were not saved"
+            messages.error(self, title, "\n".join(errors))
 
     # -- about and closing --------------------------------------------------------------------
 
@@ -871,24 +717,19 @@ class MainWindow(QMainWindow):
 
     @property
     def failed_count(self) -> int:
-        return sum(e.state is State.FAILED for e in self._entries.values())
+        return self.presenter.batch.count(State.FAILED)
 
     @property
     def done_count(self) -> int:
-        return sum(e.state is State.DONE for e in self._entries.values())
-
-    def entry(self, job_id: int) -> Entry:
-        return self._entries[job_id]
+        return self.presenter.batch.count(State.DONE)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancel the job, end the worker thread and wait for it (at most one tile)."""
+        """Cancel the job, end the worker thread and wait for it (at most one tile), finish the
+        saves asked for and remove the cached results."""
         if not self._closing:
             self._closing = True
             self.save_settings()
-            self._pending.clear()
-            if self._running is not None:
-                self.worker_thread.cancel(self._running)
-            self.worker_thread.stop()
+            self.presenter.close()
         event.accept()
 
 

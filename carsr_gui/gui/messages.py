@@ -66,12 +66,35 @@ def ask_folder(parent: QWidget | None, caption: str, folder: Path | None) -> Pat
 
 
 def ask_save_file(parent: QWidget | None, default: Path, name_filter: str) -> Path | None:
-    """The user's choice of output file; the dialog itself asks before replacing a file."""
+    """The user's choice of output file, as typed. The dialog does not ask about replacing a
+    file: the caller adds the suffix and then asks with :func:`confirm_replace` about the path
+    it will really write."""
     if not _interactive:
         log.info("not interactive: not saving %s", default)
         return None
-    name, _ = QFileDialog.getSaveFileName(parent, "Save enlarged image", str(default), name_filter)
+    name, _ = QFileDialog.getSaveFileName(
+        parent,
+        "Save enlarged image",
+        str(default),
+        name_filter,
+        options=QFileDialog.Option.DontConfirmOverwrite,
+    )
     return Path(name) if name else None
+
+
+def confirm_replace(parent: QWidget | None, path: Path) -> bool:
+    """Whether the user wants ``path``, which exists, replaced (not interactive: no)."""
+    if not _interactive:
+        log.info("not interactive: not replacing %s", path)
+        return False
+    answer = QMessageBox.question(
+        parent,
+        "Replace file?",
+        f"{path} already exists. Replace it?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def ask_int(

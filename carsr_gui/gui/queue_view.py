@@ -1,8 +1,8 @@
-"""The queue beside the view: one row per image with its thumbnail, size and state."""
+"""The queue beside the view: one row per image with its thumbnail, size, state and notes (the
+batch's :class:`~carsr_gui.batch.Item`, drawn)."""
 
 from __future__ import annotations
 
-import enum
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +10,11 @@ from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QIcon, QPalette, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
+from carsr_gui.batch import State
 from carsr_gui.gui.imaging import to_pixmap
 
 THUMB = 64
 JOB_ROLE = Qt.ItemDataRole.UserRole
-
-
-class State(enum.Enum):
-    WAITING = "waiting"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
 
 
 class QueueView(QListWidget):
@@ -50,7 +43,13 @@ class QueueView(QListWidget):
         item.setToolTip(str(path))
         self.addItem(item)
         self._rows[job_id] = item
-        self._info[job_id] = {"name": path.name, "size": "", "state": State.WAITING, "detail": ""}
+        self._info[job_id] = {
+            "name": path.name,
+            "size": "",
+            "state": State.WAITING,
+            "detail": "",
+            "notes": [],
+        }
         self._render(job_id)
 
     def remove(self, job_id: int) -> None:
@@ -84,6 +83,17 @@ class QueueView(QListWidget):
         self._info[job_id].update(state=state, detail=detail)
         self._render(job_id)
 
+    def set_notes(self, job_id: int, notes: list[str]) -> None:
+        """What the user should know about the result (which weights ran, a fallback): in the
+        row's tooltip, and counted on the row."""
+        if job_id not in self._rows or self._info[job_id]["notes"] == notes:
+            return
+        self._info[job_id]["notes"] = list(notes)
+        self._render(job_id)
+
+    def notes(self, job_id: int) -> list[str]:
+        return self._info[job_id]["notes"]
+
     def select(self, job_id: int) -> None:
         if job_id in self._rows:
             self.setCurrentItem(self._rows[job_id])
@@ -98,11 +108,14 @@ class QueueView(QListWidget):
         status = state.value + (f" {info['detail']}" if info["detail"] else "")
         if state is State.FAILED:
             status = f"failed: {info['detail']}"
+        notes = info["notes"]
+        if notes:
+            status += f" · {len(notes)} note{'s' * (len(notes) != 1)}"
         size = info["size"] or ("…" if state in (State.WAITING, State.RUNNING) else "")
         lines = [line for line in (info["name"], size, status) if line]
         item.setText("\n".join(lines))
         path = str(item.toolTip()).split("\n")[0]
-        item.setToolTip("\n".join([path, *lines[1:]]))
+        item.setToolTip("\n".join([path, *lines[1:], *notes]))
         colour = {
             State.FAILED: QBrush(QColor(200, 40, 40)),
             State.CANCELLED: self.palette().brush(

@@ -67,12 +67,22 @@ class Settings:
             self._q = QSettings(ORGANIZATION, APPLICATION)
         else:
             self._q = QSettings(str(path), QSettings.Format.IniFormat)
+        self._overrides: dict[str, Any] = {}
+
+    def override(self, key: str, value: Any) -> None:
+        """``value`` for this run only (a command-line flag): read back, never written. Setting
+        the key to another value (the user chose in a menu) ends the override and is saved."""
+        if key not in DEFAULTS:
+            raise KeyError(key)
+        self._overrides[key] = value
 
     @property
     def location(self) -> str:
         return self._q.fileName()
 
     def __getitem__(self, key: str) -> Any:
+        if key in self._overrides:
+            return _copy(self._overrides[key])
         default = DEFAULTS[key]
         raw = self._q.value(key)
         if raw is None:
@@ -90,6 +100,10 @@ class Settings:
     def __setitem__(self, key: str, value: Any) -> None:
         if key not in DEFAULTS:
             raise KeyError(key)
+        if key in self._overrides:
+            if value == self._overrides[key]:
+                return
+            del self._overrides[key]
         if isinstance(DEFAULTS[key], list):
             value = [str(v) for v in value]
         self._q.setValue(key, value)

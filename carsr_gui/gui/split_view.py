@@ -134,7 +134,7 @@ class SplitView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.canvas, 1)
-        self._outcome = None
+        self._shown = None
         self.before_box.currentIndexChanged.connect(self._before_changed)
 
     @property
@@ -145,29 +145,34 @@ class SplitView(QWidget):
         self.before_box.setCurrentIndex(max(self.before_box.findData(key), 0))
 
     def clear(self) -> None:
-        self._outcome = None
+        self._shown = None
         self.canvas.clear_images()
         self.canvas.set_size(0, 0)
 
-    def show_outcome(self, outcome) -> None:
-        self._outcome = outcome
-        out = outcome.result.output
-        self.canvas.set_image(self.canvas.after, out, 1.0)
-        self.canvas.set_size(out.shape[1], out.shape[0])
+    def show(self, shown) -> None:
+        """Show a :class:`~carsr_gui.gui.display.Shown` photo."""
+        self._shown = shown
+        width, height = shown.size("output")
+        self.canvas.set_image(
+            self.canvas.after, shown.images["output"], 1.0, shown.levels.get("output")
+        )
+        self.canvas.set_size(width, height)
         self._show_before()
 
     def _show_before(self) -> None:
-        o = self._outcome
-        if o is None:
+        shown = self._shown
+        if shown is None:
             return
-        out = o.result.output
-        scale = out.shape[0] / o.input.shape[0]
+        scale = shown.size("output")[1] / shown.size("input")[1]
         self.before_box.setItemText(0, f"Bicubic ×{round(scale)}")
-        if self.before == "input":
-            rgb, item_scale, label = o.input, scale, "Low-res input"
-        else:
-            rgb, item_scale, label = o.result.bicubic, 1.0, "Bicubic"
-        self.canvas.set_image(self.canvas.before, rgb, item_scale)
+        key, item_scale, label = (
+            ("input", scale, "Low-res input")
+            if self.before == "input"
+            else ("bicubic", 1.0, "Bicubic")
+        )
+        self.canvas.set_image(
+            self.canvas.before, shown.images[key], item_scale, shown.levels.get(key)
+        )
         self.canvas.labels = (label, "Autoencoder")
         self.canvas.viewport().update()
 

@@ -1,10 +1,12 @@
 """The inference worker: one QObject in one QThread that owns the engine (after superqt's
 ``_qthreading.py`` and Picard's ``util/thread.py``).
 
-The window sends it one :class:`Job` at a time; it answers with signals that Qt queues to the
-GUI thread: ``started``, ``loaded`` (thumbnail and size), ``progress`` (tiles), then ``result``,
-``failed`` (a one-line reason; unexpected errors are logged with their traceback) or ``cancelled``,
-and always ``finished``. Cancelling sets the job's :class:`~carsr_gui.engine.CancelToken`, which the
+The window sends it one :class:`~carsr_gui.batch.Job` at a time; it answers with signals that Qt
+queues to the GUI thread: ``started``, ``loaded`` (thumbnail and size), ``progress`` (tiles), then
+``result`` (a :class:`~carsr_gui.batch.Stored`: the full-size images are written to the window's
+:class:`~carsr_gui.batch.ResultCache` here, off the GUI thread, and not kept in memory),
+``failed`` (a one-line reason; unexpected errors are logged with their traceback) or
+``cancelled``, and always ``finished``. Cancelling sets the job's :class:`~carsr_gui.engine.CancelToken`, which the
 engine checks between tiles; it is safe from any thread.
 
 ``carsr_gui.engine`` (and with it TensorFlow) is imported here only inside the worker thread, so the
@@ -17,14 +19,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from carsr_gui import image_io
+from carsr_gui import batch, image_io
+from carsr_gui.batch import Job, ResultCache, Stored
 from carsr_gui.gui.imaging import thumbnail
 from carsr_gui.tiling import DEFAULT_TILE
 
@@ -34,28 +36,6 @@ WORKER_STACK_BYTES = 256 << 20
 
 #: Builds the engine; called once, in the worker thread.
 EngineFactory = Callable[[], Any]
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    path: Path
-    scale: int = 2
-    evaluate: bool = False
-    max_pixels: int = image_io.DEFAULT_MAX_PIXELS
-
-
-@dataclass
-class Outcome:
-    """What a finished job shows: the photo as loaded, what the model enlarged, the result."""
-
-    job: Job
-    photo: image_io.Photo
-    input: np.ndarray  # the low-res image enlarged: the photo, or its 2x shrink in evaluation
-    result: Any  # carsr_gui.engine.Result
-    truth: np.ndarray | None = None  # evaluation: the photo cropped to a multiple of 4
-    scores: Any = None  # evaluation: carsr_gui.evaluate.Scores
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,25 +64,36 @@ class Worker(QObject):
     started = Signal(int)
     loaded = Signal(int, object, int, int)  # job id, thumbnail (RGB array), width, height
     progress = Signal(int, int, int)  # job id, tiles done, tiles in all
-    result = Signal(int, object)  # job id, Outcome
+    result = Signal(int, object)  # job id, Stored
     failed = Signal(int, str)  # job id, reason
     cancelled = Signal(int)
     finished = Signal(int)
 
-    def __init__(self, factory: EngineFactory) -> None:
+    def __init__(self, factory: EngineFactory, cache: ResultCache) -> None:
         super().__init__()
         self._factory = factory
+        self._cache = cache
         self._engine = None
         self._engine_error: str | None = None
         self._lock = threading.Lock()
         self._tokens: dict[int, Any] = {}
+        self._submitted: set[int] = set()  # jobs sent and not yet finished
         self._cancelled: set[int] = set()
 
     # -- called from the GUI thread ----------------------------------------------------------
 
-    def cancel(self, job_id: int) -> None:
-        """Stop ``job_id`` at the next tile, or before it starts. Safe from any thread."""
+    def expect(self, job_id: int) -> None:
+        """``job_id`` is on its way (called before it is sent): from now on it can be cancelled."""
         with self._lock:
+            self._submitted.add(job_id)
+            self._cancelled.discard(job_id)
+
+    def cancel(self, job_id: int) -> None:
+        """Stop ``job_id`` at the next tile, or before it starts. Safe from any thread. A cancel
+        that comes after the job has finished is ignored: it must not stop a later run of it."""
+        with self._lock:
+            if job_id not in self._submitted:
+                return
             self._cancelled.add(job_id)
             token = self._tokens.get(job_id)
         if token is not None:
@@ -146,7 +137,7 @@ class Worker(QObject):
         try:
             if token.cancelled:
                 raise Cancelled
-            outcome = self._process(job, token)
+            stored = self._process(job, token)
         except Cancelled:
             self.cancelled.emit(job.id)
         except image_io.ImageError as exc:
@@ -154,22 +145,25 @@ class Worker(QObject):
             self.failed.emit(job.id, exc.reason)
         except (MemoryError, ValueError, RuntimeError) as exc:
             log.warning("%s: %s", job.path, exc, exc_info=True)
-            self.failed.emit(job.id, str(exc) or type(exc).__name__)
-        except Exception as exc:
+            self.failed.emit(job.id, batch.reason_of(exc))
+        except Exception as exc:  # a TensorFlow error, a bug: this photo fails, the batch goes on
             log.exception("%s: unexpected error", job.path)
-            self.failed.emit(job.id, f"unexpected error ({type(exc).__name__}: {exc}); see the log")
+            self.failed.emit(job.id, f"unexpected error ({batch.reason_of(exc)}); see the log")
         else:
-            self.result.emit(job.id, outcome)
+            self.result.emit(job.id, stored)
         finally:
             with self._lock:
                 self._tokens.pop(job.id, None)
+                self._submitted.discard(job.id)
                 self._cancelled.discard(job.id)
             self.finished.emit(job.id)
 
-    def _process(self, job: Job, token) -> Outcome:
+    def _process(self, job: Job, token) -> Stored:
         photo = image_io.load(job.path, max_pixels=job.max_pixels)
         w, h = photo.size
         self.loaded.emit(job.id, thumbnail(photo.rgb), w, h)
+        if job.fmt is not None:  # fail before the work, not when saving
+            batch.check_output_size(job.path, w, h, job.scale, job.fmt)
         token.raise_if_cancelled()
         self.load_engine()
         if self._engine is None:
@@ -187,14 +181,27 @@ class Worker(QObject):
                 raise image_io.ImageError(job.path, "too small to evaluate (under 4 pixels)")
             result = self._engine.upscale(low, 2, progress, token)
             scores = evaluate.score(job.path.name, truth, result.bicubic, result.output)
-            outcome = Outcome(job, photo, low, result, truth, scores, list(photo.notes))
+            arrays = {"input": low, "truth": truth}
+            notes = list(photo.notes)
         else:
             result = self._engine.upscale_photo(photo, job.scale, progress, token)
-            outcome = Outcome(job, photo, photo.rgb, result, notes=list(result.notes))
+            arrays, scores, notes = {"input": photo.rgb}, None, list(result.notes)
+        arrays.update(output=result.output, bicubic=result.bicubic, alpha=result.alpha)
+        stored = self._cache.store(
+            arrays,
+            grey=photo.grey,
+            icc_profile=photo.icc_profile,
+            exif=photo.exif,
+            device=result.device,
+            seconds=result.seconds,
+            notes=notes,
+            scores=scores,
+            features=result.features,
+        )
         log.info(
             "%s: %.2f s (%.2f s in all)", job.path, result.seconds, time.perf_counter() - start
         )
-        return outcome
+        return stored
 
 
 class WorkerThread(QObject):
@@ -219,7 +226,9 @@ class WorkerThread(QObject):
     _submit = Signal(object)
     _configure = Signal(object)
 
-    def __init__(self, factory: EngineFactory, parent: QObject | None = None) -> None:
+    def __init__(
+        self, factory: EngineFactory, cache: ResultCache, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.thread = QThread()
         self.thread.setObjectName("carsr-inference")
@@ -228,7 +237,7 @@ class WorkerThread(QObject):
         # stack; Engine.warm_up() traces before any job, and a large stack is a cheap second
         # guard (the pages are reserved, not used).
         self.thread.setStackSize(WORKER_STACK_BYTES)
-        self.worker = Worker(factory)
+        self.worker = Worker(factory, cache)
         self.worker.moveToThread(self.thread)
         self._submit.connect(self.worker.run)
         self._configure.connect(self.worker.set_factory)
@@ -254,6 +263,7 @@ class WorkerThread(QObject):
         self.thread.start()
 
     def submit(self, job: Job) -> None:
+        self.worker.expect(job.id)
         self._submit.emit(job)
 
     def configure(self, factory: EngineFactory) -> None:

@@ -10,15 +10,68 @@ smaller than that, smoothly.
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPalette, QTransform, QWheelEvent
-from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
-
-from carsr_gui.gui.imaging import to_pixmap
+from PySide6.QtGui import QImage, QPainter, QPalette, QTransform, QWheelEvent
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView
 
 MIN_ZOOM, MAX_ZOOM = 1 / 64, 64.0
 WHEEL_STEP = 1.25
+
+
+class ImageItem(QGraphicsItem):
+    """A QImage drawn as it is: showing one costs no conversion in the GUI thread (a QPixmap of a
+    48 MP output would be converted there), and only the exposed part is painted. Reduced copies
+    (``levels``: half, quarter... size, made off the GUI thread) are drawn where the view shows
+    the image smaller, so that painting a fitted 48 MP output stays cheap (and less aliased)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._image = QImage()
+        self._levels: list[QImage] = []
+        self._mode = Qt.TransformationMode.SmoothTransformation
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+
+    def image(self) -> QImage:
+        return self._image
+
+    def set_image(self, image: QImage, levels: list[QImage] | None = None) -> None:
+        self.prepareGeometryChange()
+        self._image = image
+        self._levels = list(levels or [])
+        self.update()
+
+    def transformationMode(self) -> Qt.TransformationMode:
+        return self._mode
+
+    def setTransformationMode(self, mode: Qt.TransformationMode) -> None:
+        self._mode = mode
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self._image.width(), self._image.height())
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        if self._image.isNull():
+            return
+        smooth = self._mode == Qt.TransformationMode.SmoothTransformation
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        exposed = option.exposedRect.intersected(self.boundingRect())
+        if smooth:  # a pixel's worth of border, so that filtering at the edge has its neighbours
+            exposed = exposed.adjusted(-1, -1, 1, 1).intersected(self.boundingRect())
+        # The coarsest level whose pixels are still no smaller than the screen's.
+        scale = abs(painter.worldTransform().m11())
+        k = 0
+        while k < len(self._levels) and scale * 2 ** (k + 1) <= 1.0:
+            k += 1
+        if k == 0:
+            painter.drawImage(exposed, self._image, exposed)
+            return
+        level = self._levels[k - 1]
+        f = 2**k
+        source = QRectF(exposed.x() / f, exposed.y() / f, exposed.width() / f, exposed.height() / f)
+        source = source.intersected(QRectF(level.rect()))
+        target = QRectF(source.x() * f, source.y() * f, source.width() * f, source.height() * f)
+        painter.drawImage(target, level, source)
 
 
 class ZoomView(QGraphicsView):
@@ -37,24 +90,28 @@ class ZoomView(QGraphicsView):
         self.setBackgroundBrush(self.palette().color(QPalette.ColorRole.Dark))
         self.setMinimumSize(80, 60)
         self.sync: ViewSync | None = None
-        self._items: list[tuple[QGraphicsPixmapItem, float]] = []
+        self._items: list[tuple[ImageItem, float]] = []
 
-    def add_image(self, rgb: np.ndarray | None, item_scale: float = 1.0, z: float = 0.0):
-        """Show ``rgb`` drawn ``item_scale`` times larger (output pixels per image pixel)."""
-        item = QGraphicsPixmapItem()
+    def add_image(self, image: QImage | None, item_scale: float = 1.0, z: float = 0.0):
+        """Show ``image`` drawn ``item_scale`` times larger (output pixels per image pixel)."""
+        item = ImageItem()
         item.setZValue(z)
         self.scene().addItem(item)
         self._items.append((item, item_scale))
-        self.set_image(item, rgb, item_scale)
+        self.set_image(item, image, item_scale)
         return item
 
-    def set_image(self, item: QGraphicsPixmapItem, rgb: np.ndarray | None, item_scale: float):
-        if rgb is None:
-            item.setPixmap(to_pixmap(np.zeros((1, 1, 3), np.uint8)))
-            item.setVisible(False)
-        else:
-            item.setPixmap(to_pixmap(rgb))
-            item.setVisible(True)
+    def set_image(
+        self,
+        item: ImageItem,
+        image: QImage | None,
+        item_scale: float,
+        levels: list[QImage] | None = None,
+    ):
+        """``image`` and its reduced ``levels`` are built beforehand (off the GUI thread for a
+        full-size one)."""
+        item.set_image(image if image is not None else QImage(), levels)
+        item.setVisible(image is not None)
         item.setScale(item_scale)
         self._items = [(i, item_scale if i is item else s) for i, s in self._items]
         self.update_sampling()

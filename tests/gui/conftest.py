@@ -57,13 +57,15 @@ def tiny_factory(tiny_engine):
 
 
 class GatedEngine:
-    """The tiny engine, held at its first progress report until ``gate`` is set or the job is
-    cancelled: a job that is certainly running while the test looks at the window."""
+    """The tiny engine, held after its first tile (of several) until ``gate`` is set or the job
+    is cancelled: a job that is certainly mid-way while the test looks at the window. Give it
+    photos of several tiles (``SEVERAL_TILES``); ``held_at`` is where it held, (done, total)."""
 
     def __init__(self, engine) -> None:
         self.engine = engine
         self.entered = threading.Event()
         self.gate = threading.Event()
+        self.held_at: tuple[int, int] | None = None
 
     @property
     def description(self) -> str:
@@ -71,13 +73,14 @@ class GatedEngine:
 
     def _hold(self, progress, cancel):
         def report(done: int, total: int) -> None:
-            if not self.entered.is_set():
+            if progress is not None:
+                progress(done, total)
+            if 1 <= done < total and not self.entered.is_set():
+                self.held_at = (done, total)
                 self.entered.set()
                 while not self.gate.wait(0.005):
                     if cancel is not None and cancel.cancelled:
                         break
-            if progress is not None:
-                progress(done, total)
 
         return report
 
@@ -107,6 +110,10 @@ def make_window(qtbot, settings, tiny_factory):
         return window
 
     return make
+
+
+#: (height, width) of a photo that the tiny engine (tile 96, margin 28) enlarges in several tiles.
+SEVERAL_TILES = (72, 80)
 
 
 def write_image(path: Path, height: int = 40, width: int = 48, seed: int = 0) -> Path:

@@ -16,11 +16,11 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from carsr_gui import image_io
+from carsr_gui.batch import State
 from carsr_gui.gui import messages
-from carsr_gui.gui.queue_view import State
 from carsr_gui.image_io import ImageError
 from tests.conftest import drawn_image
-from tests.gui.conftest import read, write_image
+from tests.gui.conftest import SEVERAL_TILES, read, write_image
 
 TIMEOUT = 60_000
 
@@ -47,6 +47,19 @@ def run_batch(qtbot, window, paths) -> list[int]:
     return ids
 
 
+def output_of(window, job_id: int) -> np.ndarray:
+    return window.presenter.item(job_id).result.load("output")
+
+
+def wait_saved(qtbot, window, action):
+    """Run a Save action and wait until its helper thread has written; the paths written."""
+    with qtbot.waitSignal(window.presenter.saved, timeout=TIMEOUT) as saved:
+        action()
+    written, errors = saved.args
+    assert errors == []
+    return written
+
+
 def test_window_module_does_not_import_tensorflow():
     """The window must show before TensorFlow loads: only the worker thread imports it."""
     code = (
@@ -69,7 +82,7 @@ def test_dropping_files_and_a_folder_queues_every_image(qtbot, make_window, tmp_
         )
     assert accepted == (True, True)
     ids = window.queue.job_ids()
-    assert [window.entry(i).job.path for i in ids] == [a, b, c]
+    assert [window.presenter.item(i).job.path for i in ids] == [a, b, c]
     assert all(window.queue.state(i) is State.DONE for i in ids)
     assert "48×40" in window.queue.row_text(ids[0])
     assert re.search(r"done in \d+\.\d s", window.queue.row_text(ids[0]))
@@ -106,7 +119,7 @@ def test_the_event_loop_runs_during_a_job(qtbot, make_window, gated, tmp_path):
     timer.setInterval(5)
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start()
-    (job,) = window.open_paths([write_image(tmp_path / "car.png")])
+    (job,) = window.open_paths([write_image(tmp_path / "car.png", *SEVERAL_TILES)])
     qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)
     seen = len(ticks)
     qtbot.waitUntil(lambda: len(ticks) >= seen + 5, timeout=5000)  # the worker is still held
@@ -120,20 +133,25 @@ def test_the_event_loop_runs_during_a_job(qtbot, make_window, gated, tmp_path):
 
 def test_cancel_stops_the_image_and_the_rest_of_the_batch(qtbot, make_window, gated, tmp_path):
     window = make_window(lambda: gated)
-    ids = window.open_paths([write_image(tmp_path / f"{n}.png", seed=n) for n in range(3)])
+    photos = [write_image(tmp_path / f"{n}.png", *SEVERAL_TILES, seed=n) for n in range(3)]
+    ids = window.open_paths(photos)
     qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)
+    done, total = gated.held_at
+    assert 1 <= done < total  # really mid-job: a tile done, others to do
     with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     assert [window.queue.state(i) for i in ids] == [State.CANCELLED] * 3
-    assert window.entry(ids[0]).outcome is None
+    assert window.presenter.item(ids[0]).result is None
+    assert window.statusBar().currentMessage().startswith("Finished: 3 cancelled in ")
 
 
 def test_closing_during_a_job_cancels_and_waits_for_the_thread(qtbot, make_window, gated, tmp_path):
     window = make_window(lambda: gated)
-    src = write_image(tmp_path / "in" / "car.png")
+    src = write_image(tmp_path / "in" / "car.png", *SEVERAL_TILES)
     before = sorted(tmp_path.rglob("*"))
     window.open_paths([src])
     qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)
+    assert 1 <= gated.held_at[0] < gated.held_at[1]
     assert window.worker_thread.is_running()
     window.close()  # not released by the test: the cancel must free the worker
     assert not window.worker_thread.is_running()
@@ -154,18 +172,17 @@ def test_save_uses_the_default_name_and_never_overwrites(qtbot, make_window, tmp
         return default
 
     monkeypatch.setattr(messages, "ask_save_file", accept_default)
-    first = window.save_current()
-    second = window.save_current()
+    (first,) = wait_saved(qtbot, window, window.save_current)
+    (second,) = wait_saved(qtbot, window, window.save_current)
     assert first == tmp_path / "car_x2.png"
     assert second == tmp_path / "car_x2-1.png"  # the name is taken: numbered, not replaced
     assert offered == [first, second]
-    output = window.entry(window.queue.current_job()).outcome.result.output
-    assert np.array_equal(read(first), output)
+    assert np.array_equal(read(first), output_of(window, window.queue.current_job()))
     assert hashlib.sha256(src.read_bytes()).hexdigest() == digest
 
     window.settings["save/format"] = "jpg"
     window.settings["save/quality"] = 90
-    third = window.save_current()
+    (third,) = wait_saved(qtbot, window, window.save_current)
     assert third == tmp_path / "car_x2.jpg"
     with Image.open(third) as img:
         assert img.format == "JPEG" and img.size == (96, 80)
@@ -188,7 +205,7 @@ def test_save_all_writes_every_result_numbering_taken_names(
     run_batch(qtbot, window, [a, b])
     window.settings["save/format"] = "webp"
     monkeypatch.setattr(messages, "ask_folder", lambda parent, caption, folder: out)
-    saved = window.save_all()
+    saved = wait_saved(qtbot, window, window.save_all)
     assert saved == [out / "a_x2-1.webp", out / "b_x2.webp"]
     assert (out / "a_x2.webp").read_bytes() == b"someone else's file"
     with Image.open(saved[1]) as img:
@@ -239,13 +256,12 @@ def test_evaluation_mode_shows_the_ground_truth_and_measures_both_enlargements(
     src = tmp_path / "truth.png"
     Image.fromarray(rgb).save(src)
     (job,) = run_batch(qtbot, window, [src])
-    outcome = window.entry(job).outcome
     panels = window.compare.panels
 
     truth = rgb[:64, :72]
     low = np.asarray(Image.fromarray(truth).resize((36, 32), Image.Resampling.BICUBIC))
     bicubic = np.asarray(Image.fromarray(low).resize((72, 64), Image.Resampling.BICUBIC))
-    output = outcome.result.output
+    output = output_of(window, job)
     assert panels["truth"].isVisibleTo(window) and np.array_equal(panels["truth"].image, truth)
     assert np.array_equal(panels["input"].image, low)
     assert np.array_equal(panels["bicubic"].image, bicubic)
@@ -280,18 +296,20 @@ def test_feature_map_selector_draws_the_chosen_channel(qtbot, make_window, tmp_p
 
     window = make_window()
     (job,) = run_batch(qtbot, window, [write_image(tmp_path / "car.png")])
-    fm = window.entry(job).outcome.result.features
+    fm = window.presenter.item(job).result.features
     controls = window.features
+    panel = window.compare.panels["features"]
     assert not controls.channel_box.isEnabled()
     controls.set_choice("channel", 3)
     assert controls.channel_box.isEnabled() and controls.channel_box.maximum() == 15
-    shown = window.compare.panels["features"].image
-    assert np.array_equal(shown, feature_map.render(fm, "channel", 3))
+    wanted = feature_map.render(fm, "channel", 3)
+    qtbot.waitUntil(lambda: np.array_equal(panel.image, wanted), timeout=TIMEOUT)
     stats = fm.stats
     assert f"mean {stats.mean[3]:.3g}" in controls.stats_label.text()
     assert f"max {stats.max[3]:.3g}" in controls.stats_label.text()
     controls.set_choice("pca", 0)
-    assert np.array_equal(window.compare.panels["features"].image, feature_map.render(fm, "pca"))
+    wanted = feature_map.render(fm, "pca")
+    qtbot.waitUntil(lambda: np.array_equal(panel.image, wanted), timeout=TIMEOUT)
     assert window.settings["view/feature_mode"] == "pca"
 
 
@@ -370,7 +388,7 @@ def test_open_sample_queues_the_shipped_photo(qtbot, make_window, tmp_path, monk
     window = make_window()
     with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
         window.sample_action.trigger()
-    assert window.entry(window.queue.job_ids()[0]).job.path == sample
+    assert window.presenter.item(window.queue.job_ids()[0]).job.path == sample
     monkeypatch.setattr(carsr_gui.resources, "resource", lambda name: tmp_path / "missing" / name)
     window.sample_action.trigger()  # a missing sample is reported, not a crash
     assert window.queue.count() == 1
@@ -440,3 +458,133 @@ def test_best_quality_rebuilds_the_engine_with_tta_and_is_remembered(
     # The real factory builds an engine that averages eight passes.
     options = worker.EngineOptions(tiny_weights, "cpu", 96, tta=True)
     assert worker.engine_factory(options)().passes == 8
+
+
+def test_the_save_dialog_never_replaces_a_file_that_was_not_confirmed(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    """Typing ``car`` where ``car.png`` exists: the suffix is added after the dialog's own
+    check, so carsr asks about ``car.png`` itself, and without a yes keeps it."""
+    window = make_window()
+    run_batch(qtbot, window, [write_image(tmp_path / "in" / "photo.png")])
+    existing = tmp_path / "car.png"
+    existing.write_bytes(b"someone's picture")
+    monkeypatch.setattr(messages, "ask_save_file", lambda parent, default, f: tmp_path / "car")
+    assert window.save_current() is None  # not confirmed (the no-dialog answer is no)
+    assert existing.read_bytes() == b"someone's picture"
+
+    asked = []
+    monkeypatch.setattr(
+        messages, "confirm_replace", lambda parent, path: asked.append(path) or True
+    )
+    assert wait_saved(qtbot, window, window.save_current) == [existing]
+    assert asked == [existing]
+    assert np.array_equal(read(existing), output_of(window, window.queue.current_job()))
+
+
+def test_heavy_work_runs_off_the_gui_thread(qtbot, make_window, tmp_path, monkeypatch):
+    """Reading results back and converting them for display, the feature map's PCA, and
+    encoding with fsync on save all run on helper threads."""
+    import threading
+
+    from carsr_gui import feature_map
+    from carsr_gui.gui import display
+
+    seen: dict[str, list[threading.Thread]] = {}
+
+    def spy(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            seen.setdefault(name, []).append(threading.current_thread())
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    spy(display, "to_qimage")  # full-size images made into QImages
+    spy(image_io, "for_display")  # colour conversion
+    spy(feature_map, "render")  # mean, PCA or channel
+    spy(image_io, "save")  # encoding, fsync, rename
+    window = make_window()
+    run_batch(qtbot, window, [write_image(tmp_path / "car.png")])
+    window.features.set_choice("pca", 0)
+    qtbot.waitUntil(lambda: len(seen.get("render", [])) == 2, timeout=TIMEOUT)
+    monkeypatch.setattr(messages, "ask_save_file", lambda parent, default, f: default)
+    wait_saved(qtbot, window, window.save_current)
+    assert set(seen) == {"to_qimage", "for_display", "render", "save"}
+    main = threading.main_thread()
+    assert all(thread is not main for threads in seen.values() for thread in threads)
+
+
+def test_panels_show_colours_through_the_photo_profile_and_files_keep_theirs(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    from tests.corpus import red_green_swapped_profile
+
+    profile = red_green_swapped_profile()
+    red = np.zeros((40, 48, 3), np.uint8)
+    red[..., 0] = 255
+    src = tmp_path / "wide_gamut.png"
+    Image.fromarray(red).save(src, icc_profile=profile)
+    window = make_window()
+    (job,) = run_batch(qtbot, window, [src])
+    shown = window.compare.panels["input"].image
+    assert shown[..., 1].min() == 255 and shown[..., 0].max() == 0  # red in it is green on screen
+    out = window.compare.panels["output"].image
+    assert out[..., 1].mean() > 200 and out[..., 0].mean() < 50
+
+    monkeypatch.setattr(messages, "ask_save_file", lambda parent, default, f: default)
+    (saved,) = wait_saved(qtbot, window, window.save_current)
+    with Image.open(saved) as img:
+        assert img.info.get("icc_profile") == profile  # the file: its own pixels and profile
+        assert np.array_equal(np.asarray(img.convert("RGB")), output_of(window, job))
+
+
+def test_finished_results_live_on_disk_until_the_window_closes(qtbot, make_window, tmp_path):
+    """Memory does not grow with the batch: each result's full-size images are files in the
+    cache folder, and only the newest feature map (besides the one on screen) stays."""
+    from carsr_gui.gui import presenter
+
+    window = make_window()
+    ids = run_batch(qtbot, window, [write_image(tmp_path / f"{n}.png", seed=n) for n in range(4)])
+    folder = window.presenter.cache.folder
+    for job_id in ids:
+        stored = window.presenter.item(job_id).result
+        assert set(stored.files) == {"input", "bicubic", "output"}
+        assert all(p.parent == folder and p.is_file() for p in stored.files.values())
+        assert not any(isinstance(v, np.ndarray) for v in vars(stored).values())
+    kept = [i for i in ids if window.presenter.item(i).result.features is not None]
+    assert kept == ids[-presenter.KEEP_FEATURES :]
+    window.close()
+    assert not folder.exists()
+
+
+def test_run_again_after_a_late_cancel_finishes(qtbot, make_window, tmp_path):
+    window = make_window()
+    (job,) = run_batch(qtbot, window, [write_image(tmp_path / "car.png")])
+    window.worker_thread.cancel(job)  # Esc as the job ended: too late to stop anything
+    window.queue.select(job)
+    with qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT):
+        window.rerun_action.trigger()
+    assert window.queue.state(job) is State.DONE
+
+
+def test_skipped_files_of_a_folder_are_reported(qtbot, make_window, tmp_path):
+    folder = tmp_path / "photos"
+    write_image(folder / "a.png")
+    (folder / "notes.txt").write_text("not an image")
+    window = make_window()
+    ids = window.open_paths([folder])
+    assert len(ids) == 1
+    assert "Skipped 1 file that is not an image: notes.txt" in window.statusBar().currentMessage()
+    qtbot.waitSignal(window.batch_finished, timeout=TIMEOUT).wait()
+
+
+def test_the_summary_says_what_happened_to_every_photo(qtbot, make_window, tmp_path):
+    window = make_window()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a picture")
+    run_batch(
+        qtbot, window, [write_image(tmp_path / "a.png"), bad, write_image(tmp_path / "b.png")]
+    )
+    assert window.statusBar().currentMessage().startswith("Finished: 2 enlarged, 1 failed in ")

@@ -7,22 +7,30 @@ import logging
 import pytest
 from PySide6.QtCore import Qt
 
-from carsr_gui.gui.worker import Job, WorkerThread
-from tests.gui.conftest import write_image
+from carsr_gui.batch import Job, ResultCache
+from carsr_gui.gui.worker import WorkerThread
+from tests.gui.conftest import SEVERAL_TILES, write_image
 
 TIMEOUT = 60_000  # ms; the first job traces the tiny model
 
 
 @pytest.fixture
-def thread(qtbot, tiny_factory):
-    worker_thread = WorkerThread(tiny_factory)
+def cache(tmp_path):
+    results = ResultCache(tmp_path / "cache")
+    yield results
+    results.close()
+
+
+@pytest.fixture
+def thread(qtbot, tiny_factory, cache):
+    worker_thread = WorkerThread(tiny_factory, cache)
     worker_thread.start()
     yield worker_thread
     worker_thread.stop()
     assert not worker_thread.is_running()
 
 
-def test_a_job_reports_started_progress_result_and_finished(qtbot, thread, tmp_path):
+def test_a_job_reports_started_progress_result_and_finished(qtbot, thread, cache, tmp_path):
     src = write_image(tmp_path / "car.png", 40, 48)
     w = thread
     progress = []
@@ -37,10 +45,13 @@ def test_a_job_reports_started_progress_result_and_finished(qtbot, thread, tmp_p
     assert started.args == [7] and finished.args == [7]
     job_id, thumb, width, height = loaded.args
     assert (job_id, width, height) == (7, 48, 40) and thumb.shape[2] == 3
-    outcome = result.args[1]
-    assert outcome.result.output.shape == (80, 96, 3)
-    assert outcome.result.bicubic.shape == (80, 96, 3)
-    assert outcome.truth is None and outcome.scores is None
+    stored = result.args[1]
+    # The full-size images are in the cache folder, not in memory.
+    assert all(path.parent == cache.folder for path in stored.files.values())
+    assert stored.load("output").shape == (80, 96, 3)
+    assert stored.load("bicubic").shape == (80, 96, 3)
+    assert stored.load("input").shape == (40, 48, 3)
+    assert not stored.evaluated and stored.scores is None
     assert progress[0] == (7, 0, progress[-1][2]) and progress[-1][1] == progress[-1][2]
 
 
@@ -58,16 +69,23 @@ def test_an_unreadable_file_fails_with_its_reason_and_the_next_job_runs(qtbot, t
     assert result.args[0] == 2
 
 
-def test_cancel_before_the_job_starts(qtbot, thread, tmp_path):
-    src = write_image(tmp_path / "car.png")
-    w = thread
-    thread.cancel(3)
-    with (
-        qtbot.waitSignal(w.cancelled, timeout=TIMEOUT) as cancelled,
-        qtbot.assertNotEmitted(w.result),
-    ):
-        thread.submit(Job(3, src))
-    assert cancelled.args == [3]
+def test_cancel_before_the_job_starts(qtbot, gated, cache, tmp_path):
+    thread = WorkerThread(lambda: gated, cache)
+    thread.start()
+    results = []
+    thread.result.connect(lambda job_id, stored: results.append(job_id))
+    try:
+        thread.submit(Job(2, write_image(tmp_path / "first.png", *SEVERAL_TILES)))
+        qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)  # job 2 holds the worker
+        thread.submit(Job(3, write_image(tmp_path / "car.png")))
+        thread.cancel(3)  # waiting behind job 2
+        with qtbot.waitSignal(thread.cancelled, timeout=TIMEOUT) as cancelled:
+            gated.gate.set()
+        assert cancelled.args == [3]
+        qtbot.waitUntil(lambda: results == [2], timeout=TIMEOUT)
+    finally:
+        thread.stop()
+    assert results == [2]
 
 
 def test_cancel_mid_job_stops_at_the_next_tile(qtbot, thread, tmp_path):
@@ -96,7 +114,7 @@ def test_a_model_that_cannot_load_fails_each_job_with_the_reason(qtbot, tmp_path
     def broken():
         raise WeightsError("/x/carsr_x2.weights.h5: model weights missing; reinstall carsr")
 
-    thread = WorkerThread(broken)
+    thread = WorkerThread(broken, ResultCache(tmp_path / "cache"))
     with qtbot.waitSignal(thread.engine_failed, timeout=TIMEOUT) as failed:
         thread.start()
     try:
@@ -116,7 +134,7 @@ def test_an_unexpected_error_is_reported_and_logged_with_its_traceback(qtbot, tm
         def upscale_photo(self, *args, **kwargs):
             raise TypeError("boom")
 
-    thread = WorkerThread(Exploding)
+    thread = WorkerThread(Exploding, ResultCache(tmp_path / "cache"))
     thread.start()
     try:
         with (
@@ -129,3 +147,41 @@ def test_an_unexpected_error_is_reported_and_logged_with_its_traceback(qtbot, tm
     assert failed.args[1].startswith("unexpected error (TypeError: boom)")
     record = next(r for r in caplog.records if r.name == "carsr_gui.gui.worker")
     assert record.exc_info is not None and record.exc_info[0] is TypeError
+
+
+def test_a_cancel_that_comes_after_the_job_left_does_not_stop_its_next_run(qtbot, thread, tmp_path):
+    """Run Again cannot cancel itself: Esc pressed as a job ended must not cancel its rerun."""
+    src = write_image(tmp_path / "car.png")
+    w = thread
+    with qtbot.waitSignal(w.finished, timeout=TIMEOUT):
+        thread.submit(Job(8, src))
+    thread.cancel(8)  # late: the job has left the worker
+    with (
+        qtbot.waitSignal(w.result, timeout=TIMEOUT) as result,
+        qtbot.assertNotEmitted(w.cancelled),
+    ):
+        thread.submit(Job(8, src))
+    assert result.args[0] == 8
+
+
+def test_a_photo_too_large_for_the_output_format_fails_before_the_model_runs(
+    qtbot, cache, tmp_path
+):
+    class Counting:
+        description = "test device"
+        calls = 0
+
+        def upscale_photo(self, *args, **kwargs):
+            Counting.calls += 1
+            raise AssertionError("the model must not run")
+
+    thread = WorkerThread(Counting, cache)
+    thread.start()
+    try:
+        wide = write_image(tmp_path / "wide.png", 4, 8200)  # 16400 pixels wide at 2x
+        with qtbot.waitSignal(thread.failed, timeout=TIMEOUT) as failed:
+            thread.submit(Job(9, wide, fmt="webp"))
+    finally:
+        thread.stop()
+    assert "16400x8 is too large for webp" in failed.args[1]
+    assert Counting.calls == 0
