@@ -115,6 +115,7 @@ class Stored:
     notes: list[str] = field(default_factory=list)
     scores: Any = None  # evaluation: carsr_gui.evaluate.Scores
     features: Any = None  # carsr_gui.feature_map.FeatureMap, or None once released
+    weights: str = ""  # which weights ran and why (carsr_gui.engine.Result.weights)
 
     def load(self, name: str) -> np.ndarray | None:
         """A full-size image read back from the cache (None: this result has none)."""

@@ -297,6 +297,16 @@ class MainWindow(QMainWindow):
             {t: f"{t} px" for t in TILES},
             lambda v: self._set_engine_option("process/tile", v),
         )
+        self.model_menu = self._choice_menu(
+            "&Model",
+            "process/model",
+            {
+                "auto": "Automatic (JPEG Weights for Compressed JPEGs)",
+                "clean": "Clean Weights (Lossless Input)",
+                "jpeg": "JPEG Weights (Compressed Input)",
+            },
+            lambda v: self._set_engine_option("process/model", v),
+        )
         self.pixel_limit_menu = self._choice_menu(
             "&Pixel Limit",
             "process/max_megapixels",
@@ -310,6 +320,7 @@ class MainWindow(QMainWindow):
             self.scale_menu,
             self.device_menu,
             self.tile_menu,
+            self.model_menu,
             self.pixel_limit_menu,
             self.format_menu,
         )
@@ -374,7 +385,13 @@ class MainWindow(QMainWindow):
             return self._factory_override
         s = self.settings
         return engine_factory(
-            EngineOptions(self._weights, s["process/device"], s["process/tile"], s["process/tta"])
+            EngineOptions(
+                self._weights,
+                s["process/device"],
+                s["process/tile"],
+                s["process/tta"],
+                s["process/model"],
+            )
         )
 
     def _set_engine_option(self, key: str, value) -> None:
@@ -521,7 +538,11 @@ class MainWindow(QMainWindow):
             return
         detail = {
             State.RUNNING: "0%",
-            State.DONE: f"in {item.result.seconds:.1f} s" if item.result is not None else "",
+            State.DONE: (
+                ", ".join(filter(None, [f"in {item.result.seconds:.1f} s", item.result.weights]))
+                if item.result is not None
+                else ""
+            ),
             State.FAILED: item.reason,
         }.get(item.state, "")
         self.queue.set_state(job_id, item.state, detail)
@@ -596,7 +617,7 @@ class MainWindow(QMainWindow):
         self.compare.show(shown, note)
         self.split.show(shown)
         self.sync.refresh()
-        self.device_label.setText(stored.device)
+        self.device_label.setText(", ".join(filter(None, [stored.device, stored.weights])))
         self.time_label.setText(f"{stored.seconds:.2f} s")
         self.setWindowTitle(f"{self.presenter.item(shown.job_id).job.path.name} – {TITLE}")
 
@@ -701,12 +722,15 @@ class MainWindow(QMainWindow):
     # -- about and closing --------------------------------------------------------------------
 
     def about(self) -> None:
-        from carsr_gui.resources import WeightsError, load_card
+        from carsr_gui.resources import WeightsError, bundled_models, load_card
 
-        try:
-            summary = load_card().get("summary", "")
-        except WeightsError as exc:
-            summary = str(exc)
+        lines = []
+        for name in bundled_models() or ["clean"]:
+            try:
+                lines.append(f"{name} weights: {load_card(name=name).get('summary', '')}")
+            except WeightsError as exc:
+                lines.append(f"{name} weights: {exc}")
+        summary = "<br>".join(lines)
         messages.about(
             self,
             "About carsr",

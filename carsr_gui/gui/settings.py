@@ -10,6 +10,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from carsr_gui import image_io
 from carsr_gui.devices import DEVICES
+from carsr_gui.model_choice import MODEL_SETTINGS
 from carsr_gui.tiling import DEFAULT_TILE
 
 ORGANIZATION = "carsr"
@@ -35,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "process/tile": DEFAULT_TILE,
     "process/evaluate": False,
     "process/tta": False,
+    "process/model": "auto",
     "process/max_megapixels": image_io.DEFAULT_MAX_PIXELS // 1_000_000,
     "save/format": "png",
     "save/quality": 95,
@@ -49,6 +51,7 @@ CHOICES: dict[str, tuple] = {
     "process/scale": (2, 4),
     "process/device": DEVICES,
     "process/tile": TILES,
+    "process/model": MODEL_SETTINGS,
     "process/max_megapixels": MAX_MEGAPIXELS,
     "save/format": tuple(image_io.FORMATS),
     "view/layout": LAYOUTS,

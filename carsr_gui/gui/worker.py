@@ -44,15 +44,23 @@ class EngineOptions:
     device: str = "auto"
     tile: int = DEFAULT_TILE
     tta: bool = False
+    model: str = "auto"  # carsr_gui.model_choice.MODEL_SETTINGS
 
 
 def engine_factory(options: EngineOptions) -> EngineFactory:
-    """The factory the window uses: the bundled (or given) weights on the chosen device."""
+    """The factory the window uses: the bundled weights (every file the model setting can pick,
+    chosen per photo) or the given ones, on the chosen device."""
 
     def build():
-        from carsr_gui.engine import Engine
+        from carsr_gui.model_choice import Engines
 
-        return Engine(options.weights, device=options.device, tile=options.tile, tta=options.tta)
+        return Engines(
+            options.model,
+            options.weights,
+            device=options.device,
+            tile=options.tile,
+            tta=options.tta,
+        )
 
     return build
 
@@ -193,6 +201,7 @@ class Worker(QObject):
             icc_profile=photo.icc_profile,
             exif=photo.exif,
             device=result.device,
+            weights=result.weights,
             seconds=result.seconds,
             notes=notes,
             scores=scores,

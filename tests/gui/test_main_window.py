@@ -457,7 +457,53 @@ def test_best_quality_rebuilds_the_engine_with_tta_and_is_remembered(
     again.close()
     # The real factory builds an engine that averages eight passes.
     options = worker.EngineOptions(tiny_weights, "cpu", 96, tta=True)
-    assert worker.engine_factory(options)().passes == 8
+    assert worker.engine_factory(options)().default.passes == 8
+
+
+def test_the_model_setting_rebuilds_the_engine_and_is_remembered(
+    qtbot, settings, tiny_factory, monkeypatch
+):
+    from carsr_gui.gui import main_window
+
+    built = []
+
+    def factory(options):
+        built.append(options)
+        return tiny_factory
+
+    monkeypatch.setattr(main_window, "engine_factory", factory)
+    window = main_window.MainWindow(settings)
+    qtbot.addWidget(window)
+    assert settings["process/model"] == "auto" and built[-1].model == "auto"
+    jpeg = next(a for a in window.model_menu.actions() if a.data() == "jpeg")
+    jpeg.trigger()
+    assert settings["process/model"] == "jpeg" and built[-1].model == "jpeg"
+    window.close()
+    again = main_window.MainWindow(settings)
+    qtbot.addWidget(again)
+    assert built[-1].model == "jpeg"
+    assert next(a for a in again.model_menu.actions() if a.data() == "jpeg").isChecked()
+    again.close()
+
+
+@pytest.mark.slow
+def test_a_jpeg_runs_the_jpeg_weights_and_the_window_says_so(qtbot, settings, tmp_path):
+    """The real bundled weights, chosen per photo: a JPEG of quality 75 and a PNG."""
+    from carsr_gui.gui import main_window
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(drawn_image(48, 64)).save(folder / "a.jpg", quality=75)
+    Image.fromarray(drawn_image(48, 64)).save(folder / "b.png")
+    window = main_window.MainWindow(settings)
+    qtbot.addWidget(window)
+    jpg, png = run_batch(qtbot, window, [folder / "a.jpg", folder / "b.png"])
+    assert window.queue.detail(jpg).endswith(", jpeg weights (JPEG quality ~75)")
+    assert window.queue.detail(png).endswith(", clean weights (not a JPEG)")
+    window.queue.select(jpg)
+    qtbot.waitUntil(lambda: "jpeg weights (JPEG quality ~75)" in window.device_label.text())
+    assert "CPU" in window.device_label.text()
+    window.close()
 
 
 def test_the_save_dialog_never_replaces_a_file_that_was_not_confirmed(
