@@ -28,13 +28,10 @@ CHILD = """
 import sys
 import numpy as np
 if {no_network}:
-    from carsr_gui.engine import Engine
+    sys.path.insert(0, {tests!r})
+    import network_stub
 
-    def forward(self, x, xla):
-        n, h, w, _ = x.shape
-        return x.copy(), np.zeros((n, h // 4, w // 4, 256), np.float32)
-
-    Engine._forward = forward
+    network_stub.install()
 from carsr_gui.gui import app
 
 code = app.main([{folder!r}, "--device", "cpu", "--screenshot", {shot!r}])
@@ -59,7 +56,10 @@ def measure(count: int, source: Path, no_network: bool) -> int:
         folder.mkdir()
         make_photos(source, folder, count)
         code = CHILD.format(
-            no_network=no_network, folder=str(folder), shot=str(Path(tmp) / "shot.png")
+            no_network=no_network,
+            folder=str(folder),
+            shot=str(Path(tmp) / "shot.png"),
+            tests=str(Path(__file__).resolve().parent),
         )
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=False

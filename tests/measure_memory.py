@@ -50,16 +50,9 @@ def child(src: Path, out_dir: Path, tile: int, device: str, no_network: bool) ->
 
     _report("imports (TensorFlow) done")
     if no_network:  # the image-sized buffers only, in seconds: tiles pass through unchanged
+        import network_stub  # beside this script
 
-        def forward(self, x, geometry=None):
-            if geometry is None:
-                return (x.copy(),)
-            _, _, height, width, lead_y, lead_x, stride = (int(v) for v in geometry)
-            cells = (-(-(lead_y + height) // stride), -(-(lead_x + width) // stride), 256)
-            channel = np.zeros(256, np.float32)
-            return x.copy(), np.zeros(cells, np.float32), channel, channel, channel
-
-        Engine._forward = forward
+        network_stub.install()
     engine = Engine(tile=tile, device=device)
     _report("engine built", device=engine.description)
     photo = image_io.load(src)
