@@ -248,10 +248,15 @@ class BatchPresenter(QObject):
         self._release_features(KEEP_FEATURES)
 
     def _release_features(self, keep: int) -> None:
-        while len(self._kept_features) > keep:
-            old = self.batch.items.get(self._kept_features.popleft())
+        """Drop the feature maps of all but the ``keep`` newest finished photos; the photo on
+        screen keeps its own (it is redrawn when the batch moves on)."""
+        on_screen = [j for j in self._kept_features if j == self._current]
+        rest = deque(j for j in self._kept_features if j != self._current)
+        while len(rest) > keep:
+            old = self.batch.items.get(rest.popleft())
             if old is not None and old.result is not None:
-                old.result.features = None  # the view keeps the one on screen
+                old.result.features = None
+        self._kept_features = deque([*on_screen, *rest])
 
     # -- showing ------------------------------------------------------------------------------
 

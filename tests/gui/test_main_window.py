@@ -600,7 +600,10 @@ def test_finished_results_live_on_disk_until_the_window_closes(qtbot, make_windo
         assert all(p.parent == folder and p.is_file() for p in stored.files.values())
         assert not any(isinstance(v, np.ndarray) for v in vars(stored).values())
     kept = [i for i in ids if window.presenter.item(i).result.features is not None]
-    assert kept == ids[-presenter.KEEP_FEATURES :]
+    on_screen = window.queue.current_job()
+    assert on_screen is not None
+    assert kept == sorted({on_screen, *ids[-presenter.KEEP_FEATURES :]})
+    assert window.features.features is not None  # the photo on screen keeps its feature map
     window.close()
     assert not folder.exists()
 
