@@ -1,7 +1,7 @@
 """The super-resolution engine: bicubic enlargement, tiled inference, stitching. No Qt here.
 
-One :class:`Engine` owns one model; build it once and reuse it for every image (it is not
-thread-safe: the window gives it to one worker thread).
+One :class:`Engine` owns one :class:`~carsr_gui.runner.ModelRunner`; build it once and reuse it
+for every image (it is not thread-safe: the window gives it to one worker thread).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from carsr_gui import devices, resample, tiling
+from carsr_gui import resample, tiling
 from carsr_gui.feature_map import FeatureMap
 from carsr_gui.image_io import Photo
-from carsr_gui.resources import FIX, WeightsError, bundled_weights
+from carsr_gui.runner import ModelRunner, geometry
 from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class Result:
 
 
 class Engine:
-    """Runs the autoencoder over images of any size in tiles of one shape."""
+    """The tiled pipeline: bicubic enlargement, tiles of one shape through a
+    :class:`~carsr_gui.runner.ModelRunner`, TTA, stitching and the feature map."""
 
     def __init__(
         self,
@@ -83,118 +84,47 @@ class Engine:
         margin: int = DEFAULT_MARGIN,
         jit: bool = False,
         tta: bool = False,
+        runner: ModelRunner | None = None,
     ) -> None:
-        """``weights`` defaults to the bundled file (checked against its model card); ``model``
-        (an already built Keras model, used by tests) replaces weights, variant and precision.
-        ``jit``: compile the model with XLA, per tile shape, so the first photo of a size waits
-        for it inside its job. Off by default: it slowed bfloat16 down several times on AMX and
-        gained little elsewhere (README, *Speed*).
-        ``tta``: average the model over the eight flips and quarter turns of each tile (eight
-        times the work, about 0.1 dB sharper on car photos)."""
+        """Weights, model, variant, device, precision and ``jit`` make the runner (see
+        :class:`~carsr_gui.runner.ModelRunner`) unless one is given (the bench runs one runner
+        through tiles of two sizes). ``tta``: average the model over the eight flips and
+        quarter turns of each tile (eight times the work, about 0.1 dB sharper on car
+        photos)."""
         tiling.check(tile, margin)  # now, not mid-job
-        self.tile, self.margin, self.jit = tile, margin, jit
+        self.tile, self.margin = tile, margin
         self.passes = len(TTA_TRANSFORMS) if tta else 1
-        devices.enable_memory_growth()
-        self.device = devices.resolve_device(device)
-        self.precision = (
-            "fp32" if model is not None else devices.resolve_precision(precision, self.device)
+        self.runner = runner or ModelRunner(
+            weights,
+            model=model,
+            variant=variant,
+            device=device,
+            precision=precision,
+            jit=jit,
+            tta=tta,
         )
-        self.card: dict = {}
-        if model is None:
-            model = self._load(weights, variant)
-        self._keras_model = model
-        self._build_function()
-        self.warm_up()
+        if self.runner.tta != tta:
+            raise ValueError("the runner and the engine disagree on TTA")
 
-    def warm_up(self) -> None:
-        """Trace the model now, on a tiny input: tracing happens where the engine is built, and
-        a job never traces. (Tracing it for the first time inside a job on a Qt worker thread
-        crashed TensorFlow's graph builder in the window's tests.)"""
-        x = np.zeros((1, 8, 8, 3), np.uint8)
-        self._forward(x, _geometry(tiling.Tile(0, 0, 8, 8, 0, 8, 0, 8), 1))
-        if self.passes > 1:
-            self._forward(x)
-
-    def _load(self, weights: Path | None, variant: str | None):
-        from carsr_gui.model import build_model
-
-        if weights is None:
-            weights, self.card = bundled_weights()
-        guessed_variant, width = _weights_layout(Path(weights))
-        variant = variant or self.card.get("variant", guessed_variant)
-        with self._tf_device():
-            model = build_model(variant, width=width, dtype=devices.policy_name(self.precision))
-            try:
-                model.load_weights(weights)
-            except FileNotFoundError:
-                raise WeightsError(f"{weights}: model weights missing") from None
-            except Exception as exc:  # h5py and Keras raise many types for a bad file
-                raise WeightsError(
-                    f"{weights}: cannot load model weights ({type(exc).__name__}: {exc}); "
-                    "the file is damaged or is not a carsr weights file"
-                ) from None
-        return model
-
-    def _tf_device(self):
-        from carsr_gui.tf_setup import tf
-
-        return tf.device("/GPU:0" if self.device == "gpu" else "/CPU:0")
-
-    def _build_function(self) -> None:
-        """The graph a tile goes through: uint8 in; the model; uint8 out (float with TTA, whose
-        passes are averaged first); and the code pooled to the feature map's grid with its
-        per-channel statistics, so that only small arrays leave the graph."""
-        from carsr_gui.model import with_code_output
-        from carsr_gui.tf_setup import tf
-
-        net = with_code_output(self._keras_model)
-        self.channels = int(net.outputs[1].shape[-1])
-        tta = self.passes > 1
-
-        def image(x):
-            y, code = net(tf.cast(x, tf.float32) / 255.0, training=False)
-            y = tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0)
-            return (y if tta else tf.cast(tf.round(y * 255.0), tf.uint8)), code
-
-        def with_features(x, geometry):
-            y, code = image(x)
-            return (y, *_pool_in_graph(tf, code[0], geometry))
-
-        # One trace serves every tile shape: the signatures leave height and width open, and
-        # warm_up() traces both before any job. Without XLA, TensorFlow runs the traced graph
-        # at any shape without tracing again.
-        jit = {"autograph": False, "jit_compile": self.jit or None}
-        tiles = tf.TensorSpec([1, None, None, 3], tf.uint8)
-        self._run = tf.function(
-            with_features,
-            input_signature=[tiles, tf.TensorSpec([GEOMETRY], tf.int32)],
-            **jit,
-        )
-        self._run_image = tf.function(lambda x: image(x)[0], input_signature=[tiles], **jit)
+    @property
+    def card(self) -> dict:
+        return self.runner.card
 
     @property
     def description(self) -> str:
-        described = devices.describe(self.device, self.precision)
+        described = self.runner.description
         return described + (f", {self.passes} passes (TTA)" if self.passes > 1 else "")
 
     # -- inference ---------------------------------------------------------------------------
 
-    def _forward(self, x: np.ndarray, geometry: np.ndarray | None = None) -> tuple:
-        """The model over one uint8 tile (1 x h x w x 3): the output, then, given the tile's
-        :func:`_geometry`, the pooled code, its sums of squares, minimum and maximum."""
-        with self._tf_device():
-            if geometry is None:
-                return (self._run_image(x).numpy(),)
-            return tuple(t.numpy() for t in self._run(x, geometry))
-
     def _infer(
         self,
         x: np.ndarray,
-        geometry: np.ndarray,
+        where: np.ndarray,
         step: Callable[[int], None],
         cancel: CancelToken | None,
     ) -> tuple:
-        """uint8 output of one uint8 tile and its pooled code (see :meth:`_forward`). With TTA
+        """uint8 output of one uint8 tile and its pooled code (see :meth:`ModelRunner.forward`). With TTA
         the output is the mean of the passes over each flip and turn of the tile, each undone
         on its result (the flips and turns keep the 4-pixel grid, so tiles still stitch
         without seams); the code is the plain pass's."""
@@ -203,10 +133,10 @@ class Engine:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             if turns == 0 and not mirrored:  # the plain pass comes first
-                y, *features = self._forward(x, geometry)
+                y, *features = self.runner.forward(x, where)
             else:
                 t = np.rot90(x, turns, axes=(1, 2))
-                (y,) = self._forward(np.ascontiguousarray(t[:, :, ::-1] if mirrored else t))
+                (y,) = self.runner.forward(np.ascontiguousarray(t[:, :, ::-1] if mirrored else t))
                 y = np.rot90(y[:, :, ::-1] if mirrored else y, -turns, axes=(1, 2))
             total = total + y if self.passes > 1 else y
             step(1)
@@ -223,12 +153,10 @@ class Engine:
     ) -> tuple[np.ndarray, FeatureMap]:
         h, w = bicubic.shape[:2]
         out = np.empty_like(bicubic)
-        features = FeatureMap(-(-h // 4), -(-w // 4), self.channels)
+        features = FeatureMap(-(-h // 4), -(-w // 4), self.runner.channels)
         for t in tiling.plan(h, w, tile, self.margin):
             x = tiling.extract(bicubic, t.y, t.x, t.h, t.w)[None]
-            y, sums, squares, low, high = self._infer(
-                x, _geometry(t, features.stride), step, cancel
-            )
+            y, sums, squares, low, high = self._infer(x, geometry(t, features.stride), step, cancel)
             out[t.y0 : t.y1, t.x0 : t.x1] = tiling.core_of(y[0], t)
             core = (-(-(t.y1 - t.y0) // 4), -(-(t.x1 - t.x0) // 4))
             features.add_pooled(sums, t.y0 // 4, t.x0 // 4, core, squares, low, high)
@@ -295,21 +223,16 @@ class Engine:
         """Halve the tile after an out-of-memory error; below the smallest useful tile, use the CPU."""
         smaller = tile // 2 // tiling.ALIGN * tiling.ALIGN
         if smaller >= tiling.smallest_tile(self.margin):
+            device = self.runner.device.upper()
             return (
                 smaller,
-                f"out of memory on {self.device.upper()} at tile {tile}: retrying with tile {smaller}",
+                f"out of memory on {device} at tile {tile}: retrying with tile {smaller}",
             )
-        if self.device == "gpu":
-            from carsr_gui.tf_setup import keras
-
-            self.device = "cpu"
-            with self._tf_device():
-                clone = keras.models.clone_model(self._keras_model)
-                clone.set_weights(self._keras_model.get_weights())
-            self._keras_model = clone
-            self._build_function()
-            self.warm_up()
-            return self.tile, "out of GPU memory even at small tiles: continuing on the CPU"
+        if self.runner.device == "gpu":
+            self.runner.move_to_cpu()
+            return self.tile, (
+                f"out of GPU memory even at small tiles: continuing on the {self.runner.description}"
+            )
         raise MemoryError(f"out of memory even with tile {tile}")
 
     def upscale_photo(
@@ -325,60 +248,6 @@ class Engine:
             result.alpha = resample.enlarge(photo.alpha, scale)
         result.notes[:0] = photo.notes
         return result
-
-
-def _weights_layout(path: Path) -> tuple[str, int]:
-    """Variant and width of a Keras weights file: the carsr variant has a third Add (its global
-    skip); the first convolution's kernel is 3x3x3xwidth."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            variant = "carsr" if "layers/add_2" in f else "seed"
-            return variant, int(f["layers/conv2d/vars/0"].shape[-1])
-    except FileNotFoundError:
-        raise WeightsError(f"{path}: model weights missing") from None
-    except (OSError, KeyError) as exc:
-        raise WeightsError(f"{path}: not a carsr weights file or damaged ({exc}); {FIX}") from None
-
-
-#: Length of a tile's geometry vector (see :func:`_geometry`).
-GEOMETRY = 7
-
-
-def _geometry(t: tiling.Tile, stride: int) -> np.ndarray:
-    """Where the core of tile ``t`` lies in its code (top, left, height, width: the code is at
-    1/4 of the tile), how far its first row and column lie past the start of a cell of the
-    feature map's ``stride`` grid, and that stride."""
-    top, left = (t.y0 - t.y) // 4, (t.x0 - t.x) // 4
-    height, width = -(-(t.y1 - t.y0) // 4), -(-(t.x1 - t.x0) // 4)
-    lead_y, lead_x = t.y0 // 4 % stride, t.x0 // 4 % stride
-    return np.array([top, left, height, width, lead_y, lead_x, stride], np.int32)
-
-
-def _pool_in_graph(tf, code, geometry) -> tuple:
-    """:func:`carsr_gui.feature_map.pool` of a tile's core code, and its per-channel sums of
-    squares, minimum and maximum, as TensorFlow ops (float32 sums; min and max are exact in any
-    precision)."""
-    top, left, height, width, lead_y, lead_x, stride = tf.unstack(geometry)
-    core = code[top : top + height, left : left + width]
-    low = tf.cast(tf.reduce_min(core, axis=(0, 1)), tf.float32)
-    high = tf.cast(tf.reduce_max(core, axis=(0, 1)), tf.float32)
-    core = tf.cast(core, tf.float32)
-    squares = tf.reduce_sum(tf.square(core), axis=(0, 1))
-    pad_y, pad_x = -(lead_y + height) % stride, -(lead_x + width) % stride
-    padded = tf.pad(core, [[lead_y, pad_y], [lead_x, pad_x], [0, 0]])
-    cells = tf.stack(
-        [
-            (lead_y + height + pad_y) // stride,
-            stride,
-            (lead_x + width + pad_x) // stride,
-            stride,
-            -1,
-        ]
-    )
-    sums = tf.reduce_sum(tf.reshape(padded, cells), axis=(1, 3))
-    return sums, squares, low, high
 
 
 def _is_oom(exc: Exception) -> bool:

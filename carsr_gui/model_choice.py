@@ -65,7 +65,7 @@ class Engines:
         for name in names:
             path, card = bundled_weights(name)
             engine = Engine(path, **options)
-            engine.card = card
+            engine.runner.card = card
             self.engines[name] = engine
         if not self.engines:
             raise WeightsError("no bundled weights found")

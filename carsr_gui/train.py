@@ -612,11 +612,11 @@ def _train(
 
 def check_layout(weights: Path, variant: str, width: int) -> None:
     """Fail in one line unless ``weights`` are a carsr weights file of this variant and width."""
-    from carsr_gui.engine import _weights_layout
     from carsr_gui.resources import WeightsError
+    from carsr_gui.runner import weights_layout
 
     try:
-        layout = _weights_layout(weights)
+        layout = weights_layout(weights)
     except WeightsError as exc:
         raise SystemExit(f"carsr: {exc}") from None
     if layout != (variant, width):
@@ -649,14 +649,14 @@ def install_weights(src: Path, folder: Path, card: dict, name: str = "clean") ->
     """
     import shutil
 
-    from carsr_gui.engine import _weights_layout
     from carsr_gui.resources import MODEL_CARDS, sha256
+    from carsr_gui.runner import weights_layout
 
     dest = folder / ("carsr_x2.weights.h5" if name == "clean" else f"carsr_x2_{name}.weights.h5")
     tmp = dest.with_name(".incoming.weights.h5")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
-    variant, width = _weights_layout(dest)
+    variant, width = weights_layout(dest)
     card = {
         **card,
         "weights": dest.name,

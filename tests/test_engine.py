@@ -36,7 +36,7 @@ def test_tiled_matches_whole_with_the_bundled_model():
     img = drawn_image(90, 110, seed=3)
     result = engine.upscale(img)
     assert result.output.shape == (180, 220, 3)
-    reference = whole_image_reference(engine._keras_model, img)
+    reference = whole_image_reference(engine.runner.keras_model, img)
     assert np.abs(result.output.astype(int) - reference).max() <= 1
     assert engine.card["sha256"]
 
@@ -172,5 +172,5 @@ def test_explicit_weights_file_sets_variant_and_width(tiny_weights, tiny_model):
     engine = Engine(tiny_weights, tile=96, precision="fp32")  # auto is bf16 on AVX-512 BF16
     x = np.random.default_rng(0).random((1, 32, 32, 3)).astype(np.float32)
     np.testing.assert_allclose(
-        engine._keras_model.predict(x, verbose=0), tiny_model.predict(x, verbose=0), atol=1e-6
+        engine.runner.keras_model.predict(x, verbose=0), tiny_model.predict(x, verbose=0), atol=1e-6
     )

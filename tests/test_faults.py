@@ -15,6 +15,7 @@ from PIL import Image
 
 from carsr_gui import cli, image_io, resources
 from carsr_gui.engine import Cancelled, CancelToken, Engine
+from carsr_gui.runner import ModelRunner
 from tests.corpus import Corpus, pattern
 
 
@@ -157,7 +158,7 @@ def test_interrupt_in_the_middle_of_a_batch_keeps_finished_outputs(
 ):
     small = corpus.image("small.png", Image.fromarray(pattern(8, 6)))
     large = corpus.image("large.png", Image.fromarray(pattern(60, 60)))  # 4 tiles of 96
-    real_forward = Engine._forward
+    real_forward = ModelRunner.forward
     calls = 0
 
     def forward(self, x, *args):
@@ -167,7 +168,7 @@ def test_interrupt_in_the_middle_of_a_batch_keeps_finished_outputs(
             raise KeyboardInterrupt
         return real_forward(self, x, *args)
 
-    monkeypatch.setattr(Engine, "_forward", forward)
+    monkeypatch.setattr(ModelRunner, "forward", forward)
     out = tmp_path / "out"
     assert upscale(small, large, out=out, weights=tiny_weights, extra=["--tile", "96"]) == 130
     assert f"carsr: {large}: interrupted; no partial output written" in capsys.readouterr().err
@@ -232,25 +233,25 @@ def test_a_weights_option_pointing_at_junk_names_that_file(photos, tmp_path, cap
 
 
 def out_of_memory_above(monkeypatch, size: int | None) -> None:
-    """``Engine._forward`` fails as a GPU does for tiles larger than ``size`` (all, if None), and
+    """``ModelRunner.forward`` fails as a GPU does for tiles larger than ``size`` (all, if None), and
     only while the engine is on the GPU."""
     from carsr_gui.tf_setup import tf
 
-    real_forward = Engine._forward
+    real_forward = ModelRunner.forward
 
     def forward(self, x, *args):
         if self.device == "gpu" and (size is None or x.shape[1] > size):
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
         return real_forward(self, x, *args)
 
-    monkeypatch.setattr(Engine, "_forward", forward)
+    monkeypatch.setattr(ModelRunner, "forward", forward)
 
 
 def test_gpu_out_of_memory_retries_with_smaller_tiles(tiny_model, monkeypatch):
     img = pattern(70, 90, seed=4)
     expected = Engine(model=tiny_model, tile=96, margin=28).upscale(img).output
     engine = Engine(model=tiny_model, tile=192, margin=28)
-    engine.device = "gpu"  # as if TensorFlow had found one
+    engine.runner.device = "gpu"  # as if TensorFlow had found one
     out_of_memory_above(monkeypatch, 96)
     result = engine.upscale(img)
     assert result.notes == ["out of memory on GPU at tile 192: retrying with tile 96"]
@@ -260,12 +261,29 @@ def test_gpu_out_of_memory_retries_with_smaller_tiles(tiny_model, monkeypatch):
 
 def test_gpu_out_of_memory_at_every_size_continues_on_the_cpu(tiny_model, monkeypatch):
     engine = Engine(model=tiny_model, tile=192, margin=28)
-    engine.device = "gpu"
+    engine.runner.device = "gpu"
     out_of_memory_above(monkeypatch, None)
     result = engine.upscale(pattern(30, 40))
     assert result.output.shape == (60, 80, 3)
     assert result.notes == [
         "out of memory on GPU at tile 192: retrying with tile 96",
-        "out of GPU memory even at small tiles: continuing on the CPU",
+        f"out of GPU memory even at small tiles: continuing on the {result.device}",
     ]
     assert result.device.startswith("CPU")
+
+
+def test_moving_to_the_cpu_drops_the_gpus_precision(tiny_weights, monkeypatch):
+    """A GPU's bfloat16 would run many times slower on a CPU without bfloat16 hardware: the
+    runner rebuilds in the CPU's own precision, with the same weights."""
+    from carsr_gui import devices
+
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    runner = ModelRunner(tiny_weights, device="cpu", precision="bf16")
+    runner.device = "gpu"  # as if it had been built on one
+    runner.move_to_cpu()
+    assert (runner.device, runner.precision) == ("cpu", "fp32")
+    assert runner.keras_model.dtype_policy.name == "float32"
+    img = pattern(40, 40, seed=2)
+    tiled = Engine(runner=runner, tile=96, margin=28).upscale(img).output
+    fp32 = Engine(tiny_weights, device="cpu", precision="fp32", tile=96, margin=28)
+    assert np.array_equal(tiled, fp32.upscale(img).output)

@@ -1,0 +1,198 @@
+"""Running the model: weights, device, precision, the traced graph a tile goes through, and the
+move to the CPU when the GPU runs out of memory. No tiling here (that is :mod:`carsr_gui.engine`)
+and no Qt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from carsr_gui import devices, tiling
+from carsr_gui.resources import FIX, WeightsError, bundled_weights
+
+#: Length of a tile's geometry vector (see :func:`geometry`).
+GEOMETRY = 7
+
+
+class ModelRunner:
+    """One Keras model on one device in one precision, traced once for tiles of any shape."""
+
+    def __init__(
+        self,
+        weights: Path | None = None,
+        *,
+        model=None,
+        variant: str | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        jit: bool = False,
+        tta: bool = False,
+    ) -> None:
+        """``weights`` defaults to the bundled file (checked against its model card); ``model``
+        (an already built Keras model, used by tests) replaces weights, variant and precision.
+        ``jit``: compile with XLA, per tile shape, so the first photo of a size waits for it
+        inside its job. Off by default: it slowed bfloat16 down several times on AMX and gained
+        little elsewhere (README, *Speed*). ``tta``: the plain pass returns float output, so
+        that the engine can average it with the flipped and turned passes."""
+        devices.enable_memory_growth()
+        self.jit, self.tta = jit, tta
+        self.device = devices.resolve_device(device)
+        self.precision = (
+            "fp32" if model is not None else devices.resolve_precision(precision, self.device)
+        )
+        self.card: dict = {}
+        if model is None:
+            weights, self.variant, self.width = self._weights(weights, variant)
+            model = self._build()
+            with self.tf_device():
+                _load_weights(model, weights)
+        self.keras_model = model
+        self._trace()
+
+    def _weights(self, weights: Path | None, variant: str | None) -> tuple[Path, str, int]:
+        if weights is None:
+            weights, self.card = bundled_weights()
+        guessed_variant, width = weights_layout(Path(weights))
+        return Path(weights), variant or self.card.get("variant", guessed_variant), width
+
+    def _build(self):
+        from carsr_gui.model import build_model
+
+        with self.tf_device():
+            return build_model(
+                self.variant, width=self.width, dtype=devices.policy_name(self.precision)
+            )
+
+    def tf_device(self):
+        from carsr_gui.tf_setup import tf
+
+        return tf.device("/GPU:0" if self.device == "gpu" else "/CPU:0")
+
+    def _trace(self) -> None:
+        """Build the graph a tile goes through: uint8 in; the model; uint8 out (float under TTA,
+        whose passes are averaged first); and the code pooled to the feature map's grid with its
+        per-channel statistics, so that only small arrays leave the graph. Then trace it on a
+        tiny input: tracing happens where the runner is built, and a job never traces. (Tracing
+        it for the first time inside a job on a Qt worker thread crashed TensorFlow's graph
+        builder in the window's tests.)"""
+        from carsr_gui.model import with_code_output
+        from carsr_gui.tf_setup import tf
+
+        net = with_code_output(self.keras_model)
+        self.channels = int(net.outputs[1].shape[-1])
+        tta = self.tta
+
+        def image(x):
+            y, code = net(tf.cast(x, tf.float32) / 255.0, training=False)
+            y = tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0)
+            return (y if tta else tf.cast(tf.round(y * 255.0), tf.uint8)), code
+
+        def with_features(x, geometry):
+            y, code = image(x)
+            return (y, *_pool_in_graph(tf, code[0], geometry))
+
+        # One trace serves every tile shape: the signatures leave height and width open.
+        # Without XLA, TensorFlow runs the traced graph at any shape without tracing again.
+        options = {"autograph": False, "jit_compile": self.jit or None}
+        tiles = tf.TensorSpec([1, None, None, 3], tf.uint8)
+        self._run = tf.function(
+            with_features, input_signature=[tiles, tf.TensorSpec([GEOMETRY], tf.int32)], **options
+        )
+        self._run_image = tf.function(lambda x: image(x)[0], input_signature=[tiles], **options)
+        x = np.zeros((1, 8, 8, 3), np.uint8)
+        self.forward(x, geometry(tiling.Tile(0, 0, 8, 8, 0, 8, 0, 8), 1))
+        if tta:
+            self.forward(x)
+
+    @property
+    def description(self) -> str:
+        return devices.describe(self.device, self.precision)
+
+    def forward(self, x: np.ndarray, tile_geometry: np.ndarray | None = None) -> tuple:
+        """The model over one uint8 tile (1 x h x w x 3): the output (uint8; float in [0, 1]
+        under TTA), then, given the tile's :func:`geometry`, the pooled code, its sums of
+        squares, minimum and maximum."""
+        with self.tf_device():
+            if tile_geometry is None:
+                return (self._run_image(x).numpy(),)
+            return tuple(t.numpy() for t in self._run(x, tile_geometry))
+
+    def move_to_cpu(self) -> None:
+        """Rebuild on the CPU, in the CPU's own precision (the GPU's bfloat16 or float16 is many
+        times slower on most CPUs), with the same weights, and trace again."""
+        self.device = "cpu"
+        old = self.keras_model
+        if hasattr(self, "variant"):
+            self.precision = devices.resolve_precision("auto", "cpu")
+            self.keras_model = self._build()
+        else:  # a model given by a test: a float32 clone
+            from carsr_gui.tf_setup import keras
+
+            with self.tf_device():
+                self.keras_model = keras.models.clone_model(old)
+        self.keras_model.set_weights(old.get_weights())
+        self._trace()
+
+
+def geometry(t: tiling.Tile, stride: int) -> np.ndarray:
+    """Where the core of tile ``t`` lies in its code (top, left, height, width: the code is at
+    1/4 of the tile), how far its first row and column lie past the start of a cell of the
+    feature map's ``stride`` grid, and that stride."""
+    top, left = (t.y0 - t.y) // 4, (t.x0 - t.x) // 4
+    height, width = -(-(t.y1 - t.y0) // 4), -(-(t.x1 - t.x0) // 4)
+    lead_y, lead_x = t.y0 // 4 % stride, t.x0 // 4 % stride
+    return np.array([top, left, height, width, lead_y, lead_x, stride], np.int32)
+
+
+def _pool_in_graph(tf, code, geometry) -> tuple:
+    """:func:`carsr_gui.feature_map.pool` of a tile's core code, and its per-channel sums of
+    squares, minimum and maximum, as TensorFlow ops (float32 sums; min and max are exact in any
+    precision)."""
+    top, left, height, width, lead_y, lead_x, stride = tf.unstack(geometry)
+    core = code[top : top + height, left : left + width]
+    low = tf.cast(tf.reduce_min(core, axis=(0, 1)), tf.float32)
+    high = tf.cast(tf.reduce_max(core, axis=(0, 1)), tf.float32)
+    core = tf.cast(core, tf.float32)
+    squares = tf.reduce_sum(tf.square(core), axis=(0, 1))
+    pad_y, pad_x = -(lead_y + height) % stride, -(lead_x + width) % stride
+    padded = tf.pad(core, [[lead_y, pad_y], [lead_x, pad_x], [0, 0]])
+    cells = tf.stack(
+        [
+            (lead_y + height + pad_y) // stride,
+            stride,
+            (lead_x + width + pad_x) // stride,
+            stride,
+            -1,
+        ]
+    )
+    sums = tf.reduce_sum(tf.reshape(padded, cells), axis=(1, 3))
+    return sums, squares, low, high
+
+
+def _load_weights(model, weights: Path) -> None:
+    try:
+        model.load_weights(weights)
+    except FileNotFoundError:
+        raise WeightsError(f"{weights}: model weights missing") from None
+    except Exception as exc:  # h5py and Keras raise many types for a bad file
+        raise WeightsError(
+            f"{weights}: cannot load model weights ({type(exc).__name__}: {exc}); "
+            "the file is damaged or is not a carsr weights file"
+        ) from None
+
+
+def weights_layout(path: Path) -> tuple[str, int]:
+    """Variant and width of a Keras weights file: the carsr variant has a third Add (its global
+    skip); the first convolution's kernel is 3x3x3xwidth."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            variant = "carsr" if "layers/add_2" in f else "seed"
+            return variant, int(f["layers/conv2d/vars/0"].shape[-1])
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: model weights missing") from None
+    except (OSError, KeyError) as exc:
+        raise WeightsError(f"{path}: not a carsr weights file or damaged ({exc}); {FIX}") from None
