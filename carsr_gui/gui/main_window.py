@@ -12,13 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
-from PySide6.QtGui import QKeySequence as Keys
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QIcon
 from PySide6.QtWidgets import (
-    QApplication,
     QLabel,
     QMainWindow,
-    QMenu,
     QProgressBar,
     QSplitter,
     QStackedWidget,
@@ -28,14 +25,13 @@ from PySide6.QtWidgets import (
 
 from carsr_gui import __version__, image_io
 from carsr_gui.batch import FINISHED, Item, State
-from carsr_gui.gui import messages, saving
+from carsr_gui.gui import menus, messages, saving
 from carsr_gui.gui.compare_view import CompareView
 from carsr_gui.gui.display import Shown
 from carsr_gui.gui.feature_panel import FeatureControls
 from carsr_gui.gui.presenter import BatchPresenter
 from carsr_gui.gui.queue_view import QueueView
-from carsr_gui.gui.saving import FORMAT_LABELS
-from carsr_gui.gui.settings import MAX_MEGAPIXELS, TILES, Settings
+from carsr_gui.gui.settings import Settings
 from carsr_gui.gui.split_view import SplitView
 from carsr_gui.gui.worker import EngineFactory, EngineOptions, engine_factory
 from carsr_gui.gui.zoom_view import ViewSync
@@ -74,9 +70,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.presenter = BatchPresenter(self.settings, self._make_factory(), parent=self)
         self._build_views()
-        self._build_actions()
+        menus.setup(self)
         self._build_status_bar()
-        self._build_menus_and_toolbar()
         self._restore_settings()
 
         p = self.presenter
@@ -124,7 +119,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self.queue.job_selected.connect(self._show_job)
         self.features.changed.connect(self._features_changed)
-        self.split.before_changed.connect(lambda key: self._store("view/before", key))
+        self.split.before_changed.connect(lambda key: self.store_setting("view/before", key))
         self.sync.zoom_changed.connect(self._zoom_changed)
 
     def _build_status_bar(self) -> None:
@@ -157,195 +152,6 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(widget)
         self._set_busy(False)
 
-    def _action(self, text: str, slot, shortcut=None, *, tip: str = "", checkable=False) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.setCheckable(checkable)
-        (action.toggled if checkable else action.triggered).connect(slot)
-        return action
-
-    def _build_actions(self) -> None:
-        a = self._action
-        self.open_action = a("&Open…", self.open_dialog, Keys.StandardKey.Open, tip="Open images")
-        self.open_folder_action = a(
-            "Open &Folder…",
-            self.open_folder_dialog,
-            "Ctrl+Shift+O",
-            tip="Open every image in a folder",
-        )
-        self.sample_action = a(
-            "Open &Sample",
-            self.open_sample,
-            "Ctrl+Alt+O",
-            tip="Open the car photo shipped with carsr",
-        )
-        self.save_action = a(
-            "&Save…", self.save_current, Keys.StandardKey.Save, tip="Save the enlarged image shown"
-        )
-        self.save_all_action = a(
-            "Save &All…", self.save_all, "Ctrl+Shift+S", tip="Save every enlarged image to a folder"
-        )
-        self.reopen_action = a(
-            "Reopen &Last", self.reopen_last, "Ctrl+Shift+T", tip="Open the most recent file again"
-        )
-        self.quit_action = a("&Quit", self.close, Keys.StandardKey.Quit)
-        self.cancel_action = a(
-            "&Cancel", self.cancel, "Esc", tip="Stop the current image and the rest of the batch"
-        )
-        self.rerun_action = a(
-            "&Run Again",
-            self.run_again,
-            "F5",
-            tip="Process the selected image again with the current settings",
-        )
-        self.remove_action = a("&Remove from Queue", self.remove_selected, Keys.StandardKey.Delete)
-        self.clear_action = a("Clear &Finished", self.clear_finished, "Ctrl+Shift+Del")
-        self.eval_action = a(
-            "&Evaluation Mode",
-            self.set_evaluation,
-            "Ctrl+E",
-            tip="Treat each image as ground truth: shrink it 2×, enlarge it, and measure PSNR/SSIM",
-            checkable=True,
-        )
-        self.split_action = a(
-            "&Before/After Split",
-            self._split_toggled,
-            "Ctrl+T",
-            tip="One large view with a line to drag between before and after",
-            checkable=True,
-        )
-        self.zoom_in_action = a(
-            "Zoom &In", lambda: self.sync.zoom_by(1.25), Keys.StandardKey.ZoomIn
-        )
-        self.zoom_out_action = a(
-            "Zoom &Out", lambda: self.sync.zoom_by(0.8), Keys.StandardKey.ZoomOut
-        )
-        self.fit_action = a("&Fit", self.sync.fit, "Ctrl+0", tip="Fit the image in the panels")
-        self.zoom_actions = {
-            z: a(
-                f"{z}%",
-                lambda _=False, z=z: self.sync.set_zoom(z / 100),
-                f"Ctrl+{z // 100}",
-                tip=f"{z}% of the output's pixels",
-            )
-            for z in (100, 200, 400)
-        }
-        self.quality_action = a("JPEG/WebP &Quality…", self.ask_quality)
-        self.tta_action = a(
-            "&Best Quality (8 Passes)",
-            lambda on: self._set_engine_option("process/tta", on),
-            tip="Average the model over 8 flips and turns of each tile: "
-            "about 0.1 dB sharper, 8× slower",
-            checkable=True,
-        )
-        self.about_action = a("&About carsr", self.about)
-        self.about_qt_action = a("About &Qt", QApplication.aboutQt)
-
-    def _choice_menu(self, title: str, key: str, choices: dict, slot) -> QMenu:
-        menu = QMenu(title, self)
-        group = QActionGroup(menu)
-        current = self.settings[key]
-        for value, label in choices.items():
-            action = menu.addAction(label)
-            action.setCheckable(True)
-            action.setChecked(value == current)
-            action.setData(value)
-            group.addAction(action)
-            action.triggered.connect(lambda _=False, v=value: slot(v))
-        return menu
-
-    def _build_menus_and_toolbar(self) -> None:
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        file.addActions([self.open_action, self.open_folder_action, self.sample_action])
-        self.recent_menu = file.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self._fill_recent()
-        file.addSeparator()
-        file.addActions([self.save_action, self.save_all_action])
-        file.addSeparator()
-        file.addAction(self.quit_action)
-
-        process = bar.addMenu("&Process")
-        process.addActions([self.cancel_action, self.rerun_action, self.eval_action])
-        process.addSeparator()
-        process.addActions([self.remove_action, self.clear_action])
-
-        view = bar.addMenu("&View")
-        view.addAction(self.split_action)
-        view.addSeparator()
-        view.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
-        view.addActions(list(self.zoom_actions.values()))
-
-        options = bar.addMenu("&Settings")
-        self.scale_menu = self._choice_menu(
-            "&Scale", "process/scale", {2: "2×", 4: "4× (two passes)"}, self.set_scale
-        )
-        self.device_menu = self._choice_menu(
-            "&Device",
-            "process/device",
-            {"auto": "Automatic", "cpu": "CPU", "gpu": "GPU"},
-            lambda v: self._set_engine_option("process/device", v),
-        )
-        self.tile_menu = self._choice_menu(
-            "&Tile Size",
-            "process/tile",
-            {t: f"{t} px" for t in TILES},
-            lambda v: self._set_engine_option("process/tile", v),
-        )
-        self.model_menu = self._choice_menu(
-            "&Model",
-            "process/model",
-            {
-                "auto": "Automatic (JPEG Weights for Compressed JPEGs)",
-                "clean": "Clean Weights (Lossless Input)",
-                "jpeg": "JPEG Weights (Compressed Input)",
-            },
-            lambda v: self._set_engine_option("process/model", v),
-        )
-        self.pixel_limit_menu = self._choice_menu(
-            "&Pixel Limit",
-            "process/max_megapixels",
-            {mp: f"Refuse photos over {mp} MP" for mp in MAX_MEGAPIXELS},
-            lambda v: self._store("process/max_megapixels", v),
-        )
-        self.format_menu = self._choice_menu(
-            "Output &Format", "save/format", FORMAT_LABELS, lambda v: self._store("save/format", v)
-        )
-        menus = (
-            self.scale_menu,
-            self.device_menu,
-            self.tile_menu,
-            self.model_menu,
-            self.pixel_limit_menu,
-            self.format_menu,
-        )
-        for menu in menus:
-            options.addMenu(menu)
-        options.addAction(self.tta_action)
-        options.addAction(self.quality_action)
-
-        help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.about_action, self.about_qt_action])
-
-        tools = self.addToolBar("Main")
-        tools.setObjectName("mainToolbar")
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        tools.addActions(
-            [self.open_action, self.sample_action, self.save_action, self.save_all_action]
-        )
-        tools.addSeparator()
-        tools.addActions([self.eval_action, self.split_action])
-        tools.addSeparator()
-        tools.addAction(self.fit_action)
-        tools.addActions(list(self.zoom_actions.values()))
-        tools.addSeparator()
-        tools.addAction(self.cancel_action)
-
     # -- settings -----------------------------------------------------------------------------
 
     def _restore_settings(self) -> None:
@@ -377,7 +183,7 @@ class MainWindow(QMainWindow):
         s["process/evaluate"] = self.eval_action.isChecked()
         s.sync()
 
-    def _store(self, key: str, value) -> None:
+    def store_setting(self, key: str, value) -> None:
         self.settings[key] = value
 
     def _make_factory(self) -> EngineFactory:
@@ -394,7 +200,7 @@ class MainWindow(QMainWindow):
             )
         )
 
-    def _set_engine_option(self, key: str, value) -> None:
+    def set_engine_option(self, key: str, value) -> None:
         if self.settings[key] == value:
             return
         self.settings[key] = value
@@ -466,22 +272,6 @@ class MainWindow(QMainWindow):
     def _folder(self, key: str) -> Path | None:
         folder = self.settings[key]
         return Path(folder) if folder and Path(folder).is_dir() else None
-
-    def _fill_recent(self) -> None:
-        menu = self.recent_menu
-        menu.clear()
-        recent = self.settings.recent()
-        for n, path in enumerate(recent, 1):
-            label = f"&{n} {path.name}" if n < 10 else path.name
-            action = menu.addAction(label)
-            action.setToolTip(str(path))
-            action.setStatusTip(str(path))
-            action.triggered.connect(lambda _=False, p=path: self.open_recent(p))
-        if not recent:
-            menu.addAction("(none)").setEnabled(False)
-        menu.addSeparator()
-        menu.addAction(self.reopen_action)
-        menu.addAction("Clear List", lambda: self._store("paths/recent", []))
 
     def reopen_last(self) -> None:
         recent = self.settings.recent()
@@ -634,7 +424,7 @@ class MainWindow(QMainWindow):
         if item is not None and item.result is not None:
             self.compare.update_features(picture, item.result.shapes["output"][0])
 
-    def _split_toggled(self, on: bool) -> None:
+    def set_split(self, on: bool) -> None:
         self.stack.setCurrentWidget(self.split if on else self.compare)
         self.settings["view/layout"] = "split" if on else "panels"
         QTimer.singleShot(0, self.sync.refresh)
