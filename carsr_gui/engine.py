@@ -76,33 +76,21 @@ class Engine:
         self,
         weights: Path | None = None,
         *,
-        model=None,
-        variant: str | None = None,
-        device: str = "auto",
-        precision: str = "auto",
         tile: int = DEFAULT_TILE,
         margin: int = DEFAULT_MARGIN,
-        jit: bool = False,
         tta: bool = False,
         runner: ModelRunner | None = None,
+        **options,
     ) -> None:
-        """Weights, model, variant, device, precision and ``jit`` make the runner (see
-        :class:`~carsr_gui.runner.ModelRunner`) unless one is given (the bench runs one runner
+        """``weights`` and ``options`` (model, variant, device, precision, jit) make the
+        :class:`~carsr_gui.runner.ModelRunner` unless one is given (the bench runs one runner
         through tiles of two sizes). ``tta``: average the model over the eight flips and
         quarter turns of each tile (eight times the work, about 0.1 dB sharper on car
         photos)."""
         tiling.check(tile, margin)  # now, not mid-job
         self.tile, self.margin = tile, margin
         self.passes = len(TTA_TRANSFORMS) if tta else 1
-        self.runner = runner or ModelRunner(
-            weights,
-            model=model,
-            variant=variant,
-            device=device,
-            precision=precision,
-            jit=jit,
-            tta=tta,
-        )
+        self.runner = runner or ModelRunner(weights, tta=tta, **options)
         if self.runner.tta != tta:
             raise ValueError("the runner and the engine disagree on TTA")
 
