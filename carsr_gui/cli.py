@@ -76,7 +76,11 @@ def cmd_upscale(args) -> int:
         while (item := queue.start_next()) is not None:
             src = item.job.path
             tiles = tqdm(
-                unit="tile", leave=False, disable=not show, file=sys.stderr, desc=src.name[:30]
+                unit="pass" if args.tta else "tile",  # TTA: eight passes over each tile
+                leave=False,
+                disable=not show,
+                file=sys.stderr,
+                desc=src.name[:30],
             )
 
             def progress(done: int, total: int, tiles=tiles) -> None:

@@ -198,6 +198,11 @@ def test_eval_and_upscale_with_tta(tmp_path, tiny_weights, capsys):
     assert scores[True] != scores[False]
     assert run("upscale", hr, "-o", tmp_path / "out", "--tta", weights=tiny_weights) == 0
     assert size_of(tmp_path / "out" / "hr_x2.png") == (160, 128)
+    # The per-photo bar counts the eight passes over each tile, and says so.
+    argv = ["upscale", str(hr), "-o", str(tmp_path / "bar"), "--tta", "--tile", "96"]
+    assert cli.main([*argv, "--weights", str(tiny_weights)]) == 0
+    bar = capsys.readouterr().err
+    assert "pass/s" in bar and "tile/s" not in bar
 
 
 def test_info_describes_versions_devices_and_model(capsys):
