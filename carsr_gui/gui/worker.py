@@ -243,8 +243,8 @@ class WorkerThread(QObject):
         self.thread.setObjectName("carsr-inference")
         # TensorFlow's first trace of the model crashed here (segmentation fault in graph
         # building) when it ran during a job with a full-size photo on the default 8 MB thread
-        # stack; the ModelRunner traces when it is built, before any job, and a large stack is a second
-        # guard (the pages are reserved, not used).
+        # stack; the ModelRunner traces when it is built, before any job, and a large stack is a
+        # second guard (the pages are reserved, not used).
         self.thread.setStackSize(WORKER_STACK_BYTES)
         self.worker = Worker(factory, cache)
         self.worker.moveToThread(self.thread)
