@@ -4,7 +4,9 @@ The engine is measured in a child process started through carsr's own entry poin
 (``carsr bench --probe``, which works from source and from the frozen app alike): its import and
 load times are what a user waits for, and its peak memory is the engine's alone, without this
 process's reference passes. The reference, the plain float32 model over the whole bicubic image,
-runs here afterwards.
+runs here before and after the child, and the ratio uses the mean of the two: this build
+machine's speed drifts by about 10% within minutes, and a reference timed once, minutes away from
+the engine, moved the ratio by as much.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -126,6 +129,8 @@ class BenchReport:
     xla: bool
     reference_size: str
     baseline_fp32_mp_s: float
+    #: The reference timed before and after the engine (baseline_fp32_mp_s is their mean).
+    reference_mp_s: tuple[float, float]
     engine_mp_s: float
     engine_s_per_image: float
     first_image_s: float
@@ -158,7 +163,8 @@ class BenchReport:
             f"input            {self.size} (output {2 * w}x{2 * h}), tile {self.tile}, "
             f"XLA {'on' if self.xla else 'off'}",
             f"fp32 whole-image {self.baseline_fp32_mp_s:.3f} output MP/s (plain model, the "
-            f"reference{reference})",
+            f"reference{reference}; mean of {self.reference_mp_s[0]:.3f} before and "
+            f"{self.reference_mp_s[1]:.3f} after the engine)",
             f"engine           {self.engine_mp_s:.3f} output MP/s end to end, "
             f"{self.engine_s_per_image:.2f} s/image, {self.speedup_vs_fp32:.2f}x the reference",
             f"first image      {self.first_image_s:.2f} s ({first:+.1f}% against later ones)",
@@ -191,9 +197,9 @@ def psnr_change(device: str, precision: str, tile: int, folder: Path, limit: int
     return float(np.mean(diffs))
 
 
-def reference_seconds(width: int, height: int, device: str, repeats: int) -> float:
-    """The plain float32 model over the whole bicubic image as one ``tf.function``: best of
-    ``repeats`` after a first call."""
+def reference_timer(width: int, height: int, device: str) -> Callable[[int], float]:
+    """Seconds of the plain float32 model over the whole bicubic image as one ``tf.function``,
+    best of the given number of repeats (built and called once here)."""
     from carsr_gui import resample
     from carsr_gui.model import build_model
     from carsr_gui.resources import bundled_weights
@@ -207,7 +213,12 @@ def reference_seconds(width: int, height: int, device: str, repeats: int) -> flo
         x = tf.constant(resample.enlarge(photo_like(width, height))[None] / np.float32(255.0))
         fn = tf.function(lambda t: plain(t, training=False))
         fn(x).numpy()
-        return min(_timed(lambda: fn(x).numpy()) for _ in range(repeats))
+
+    def seconds(repeats: int) -> float:
+        with tf.device("/GPU:0" if on_gpu else "/CPU:0"):
+            return min(_timed(lambda: fn(x).numpy()) for _ in range(repeats))
+
+    return seconds
 
 
 def run(
@@ -227,12 +238,14 @@ def run(
     load_before = os.getloadavg()[0]
     args = [f"--size={width}x{height}", f"--device={device}", f"--precision={precision}"]
     args += [f"--tile={tile}", f"--repeats={repeats}"] + (["--xla"] if jit else [])
-    child = _run_probe(args)
-
     from carsr_gui.tf_setup import tf
 
     ref_w, ref_h = (width, height) if whole_pass_fits(width, height) else REFERENCE_SIZE
-    base_mp_s = 4 * ref_w * ref_h / 1e6 / reference_seconds(ref_w, ref_h, device, repeats)
+    reference = reference_timer(ref_w, ref_h, device)
+    before = 4 * ref_w * ref_h / 1e6 / reference(repeats)
+    child = _run_probe(args)
+    after = 4 * ref_w * ref_h / 1e6 / reference(repeats)
+    base_mp_s = (before + after) / 2
     change = psnr_change(device, precision, tile, quality_dir) if quality_dir else None
     out_mp = 4 * width * height / 1e6
     engine_mp_s = out_mp / child["later_s"]
@@ -247,6 +260,7 @@ def run(
         xla=child["xla"],
         reference_size=f"{ref_w}x{ref_h}",
         baseline_fp32_mp_s=base_mp_s,
+        reference_mp_s=(before, after),
         engine_mp_s=engine_mp_s,
         engine_s_per_image=child["later_s"],
         first_image_s=child["first_s"],

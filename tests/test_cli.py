@@ -240,6 +240,8 @@ def test_bench_runs_and_reports_every_figure(capsys):
     for key in ("baseline_fp32_mp_s", "engine_mp_s", "first_image_s", "peak_rss_mb"):
         assert report[key] > 0
     assert report["tile_overhead_pct"] is not None and report["reference_size"] == "32x24"
+    before, after = report["reference_mp_s"]  # timed on both sides of the engine
+    assert report["baseline_fp32_mp_s"] == pytest.approx((before + after) / 2)
     assert set(report["startup"]) == {"import_tensorflow_s", "model_load_s"}
     assert "CPU" in report["device"] and report["xla"] is True  # as the engine reported it
     assert devices.cpu_model() in report["cpu"] and "AVX2" in report["cpu"]
