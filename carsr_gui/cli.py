@@ -10,7 +10,7 @@ from pathlib import Path
 
 from carsr_gui import __version__, batch, devices, image_io, tiling
 from carsr_gui.engine import SCALES
-from carsr_gui.model_choice import JPEG_MAX_QUALITY, MODEL_SETTINGS
+from carsr_gui.model_choice import MODEL_SETTINGS, describe_auto
 from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -178,10 +178,7 @@ def cmd_info(args) -> int:
     print(f"CPU bfloat16 support (AVX-512 BF16/AMX): {'yes' if devices.cpu_has_bf16() else 'no'}")
     device = devices.resolve_device("auto")
     print(f"default device: {devices.describe(device, devices.resolve_precision('auto', device))}")
-    print(
-        f"weights choice (--model auto): jpeg for JPEGs up to quality ~{JPEG_MAX_QUALITY} "
-        "(estimated from the file), clean otherwise"
-    )
+    print(f"weights choice (--model auto): {describe_auto()}")
     for name in ["clean", *(n for n in bundled_models() if n != "clean")]:
         try:
             path, card = bundled_weights(name)
@@ -330,8 +327,7 @@ def parser() -> argparse.ArgumentParser:
             "--model",
             choices=MODEL_SETTINGS,
             default="auto",
-            help="bundled weights: auto picks jpeg for JPEGs up to quality "
-            f"{JPEG_MAX_QUALITY} (estimated from the file), clean otherwise",
+            help=f"bundled weights: auto picks them per photo, {describe_auto()}",
         )
         sp.add_argument(
             "--weights",

@@ -1,5 +1,5 @@
-"""Which weights enlarge a photo: the clean ones for lossless input, the JPEG ones for photos
-that were saved as JPEGs below a quality, as measured (README, *Quality on JPEG photos*)."""
+"""Which weights enlarge a photo: the clean ones for lossless input, and for a JPEG the weights
+trained for its band of estimated quality, as measured (README, *Quality on JPEG photos*)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ from pathlib import Path
 from carsr_gui.image_io import Photo
 
 #: ``--model`` and the window's Settings > Model: ``auto`` decides per photo.
-MODEL_SETTINGS = ("auto", "clean", "jpeg")
-#: Above this estimated quality a JPEG is treated as clean: its artefacts are too faint for the
-#: JPEG weights to gain over the clean ones (measured on the car validation photos).
-JPEG_MAX_QUALITY = 92
+MODEL_SETTINGS = ("auto", "clean", "jpeg", "jpeg-high")
+#: What ``auto`` runs on a JPEG: the weights of the first band whose top quality is at or above
+#: the photo's estimated quality. Above the last band a JPEG is treated as clean: its artefacts
+#: are too faint for JPEG weights to gain over the clean ones (measured on the car validation
+#: photos).
+JPEG_BANDS = (("jpeg", 77), ("jpeg-high", 92))
+JPEG_MAX_QUALITY = JPEG_BANDS[-1][1]
+
+
+def describe_auto() -> str:
+    """What ``--model auto`` does, for help texts and ``carsr info``."""
+    bands = ", ".join(f"{name} up to quality {top}" for name, top in JPEG_BANDS)
+    return f"by the JPEG quality estimated from the file: {bands}; clean otherwise"
 
 
 @dataclass(frozen=True)
@@ -33,9 +42,15 @@ def choose(setting: str, quality: int | None) -> Choice:
     described = "not a JPEG" if quality is None else f"JPEG quality ~{quality}"
     if setting != "auto":
         return Choice(setting, f"chosen; {described}")
-    if quality is not None and quality <= JPEG_MAX_QUALITY:
-        return Choice("jpeg", described)
+    for name, top in JPEG_BANDS:
+        if quality is not None and quality <= top:
+            return Choice(name, described)
     return Choice("clean", described)
+
+
+def _distance_to(name: str):
+    order = [band for band, _ in JPEG_BANDS]
+    return lambda other: abs(order.index(other) - order.index(name))
 
 
 class Engines:
@@ -87,9 +102,12 @@ class Engines:
         if self.weights is not None:
             return Choice("file", f"--weights {Path(self.weights).name}")
         choice = choose(self.setting, quality)
-        if choice.name not in self.engines:  # auto without JPEG weights installed
-            return Choice("clean", f"{choice.reason}; no {choice.name} weights installed")
-        return choice
+        if choice.name in self.engines:
+            return choice
+        # auto without these weights installed: the nearest JPEG band that is, else clean
+        bands = [name for name, _ in JPEG_BANDS if name in self.engines]
+        fallback = min(bands, key=_distance_to(choice.name), default="clean")
+        return Choice(fallback, f"{choice.reason}; no {choice.name} weights installed")
 
     def upscale(self, rgb, scale: int = 2, progress=None, cancel=None):
         """Enlarge pixels of unknown origin with the clean (default) weights."""

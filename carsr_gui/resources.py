@@ -10,8 +10,13 @@ from pathlib import Path
 
 CARD_NAME = "model_card.json"
 #: The bundled weights by name, each named by its model card: ``clean`` for lossless input (the
-#: model's own training degradation), ``jpeg`` for photos that were saved as JPEGs.
-MODEL_CARDS = {"clean": CARD_NAME, "jpeg": "model_card_jpeg.json"}
+#: model's own training degradation), ``jpeg`` for photos that were saved as JPEGs,
+#: ``jpeg-high`` for JPEGs of high quality (:data:`carsr_gui.model_choice.JPEG_BANDS`).
+MODEL_CARDS = {
+    "clean": CARD_NAME,
+    "jpeg": "model_card_jpeg.json",
+    "jpeg-high": "model_card_jpeg_high.json",
+}
 
 
 def data_dir(name: str) -> Path:

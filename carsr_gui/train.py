@@ -642,7 +642,7 @@ def save_float32_weights(model, path: Path) -> None:
 
 def install_weights(src: Path, folder: Path, card: dict, name: str = "clean") -> dict:
     """Copy trained weights into ``folder`` (the bundled ``model_weights``) as the bundled weights
-    ``name`` (``clean`` or ``jpeg``), with their model card.
+    ``name`` (a key of :data:`~carsr_gui.resources.MODEL_CARDS`), with their model card.
 
     ``card`` holds what is known of the training and its figures; the file name, variant, width
     and sha256 are filled in here so that they always describe the file actually shipped.
@@ -652,7 +652,8 @@ def install_weights(src: Path, folder: Path, card: dict, name: str = "clean") ->
     from carsr_gui.resources import MODEL_CARDS, sha256
     from carsr_gui.runner import weights_layout
 
-    dest = folder / ("carsr_x2.weights.h5" if name == "clean" else f"carsr_x2_{name}.weights.h5")
+    stem = "carsr_x2" if name == "clean" else f"carsr_x2_{name.replace('-', '_')}"
+    dest = folder / f"{stem}.weights.h5"
     tmp = dest.with_name(".incoming.weights.h5")
     shutil.copyfile(src, tmp)
     os.replace(tmp, dest)

@@ -6,9 +6,9 @@ JPEG of quality Q in memory, bicubic and the model both from the decoded JPEG) o
 file, and scores ``auto`` as the weights that ``Engines.choose`` picks from the JPEG's own tables:
 
     .venv/bin/python tests/measure_jpeg_quality.py ../shared/data/cars/val \\
-        [--qualities clean 50 75 90 95] [--limit 200] [--jpeg-weights runs/jpeg/model.weights.h5]
+        [--qualities clean 50 75 90 95] [--limit 200] [--candidate jpeg=runs/jpeg/model.weights.h5]
 
-``--jpeg-weights`` scores a candidate file as the ``jpeg`` weights (before it is installed).
+``--candidate NAME=FILE`` scores a file as the bundled weights ``NAME`` (before it is installed).
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ def main() -> None:
     p.add_argument("--qualities", nargs="+", default=["clean", "50", "75", "90", "95"])
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--offset", type=int, default=0)
-    p.add_argument("--jpeg-weights", type=Path)
+    p.add_argument("--candidate", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--json", type=Path, help="write the per-photo figures here")
     args = p.parse_args()
 
     engines = Engines("auto", precision="fp32")
-    if args.jpeg_weights:
-        engines.engines["jpeg"] = Engine(args.jpeg_weights, precision="fp32")
+    for candidate in args.candidate:
+        name, path = candidate.split("=", 1)
+        engines.engines[name] = Engine(Path(path), precision="fp32")
     names = list(engines.engines)
     paths = image_paths(args.folder)[args.offset : args.offset + args.limit]
     gains: dict[str, dict[str, list[float]]] = {

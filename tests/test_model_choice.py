@@ -1,4 +1,4 @@
-"""Choosing the weights per photo: clean weights for lossless input, JPEG weights for JPEGs."""
+"""Choosing the weights per photo: clean weights for lossless input, JPEG weights by quality."""
 
 import json
 
@@ -7,23 +7,28 @@ import pytest
 from PIL import Image
 
 from carsr_gui import cli, evaluate, image_io, resources
-from carsr_gui.model_choice import JPEG_MAX_QUALITY, Choice, Engines, choose
+from carsr_gui.model_choice import JPEG_BANDS, JPEG_MAX_QUALITY, Choice, Engines, choose
 from tests.conftest import drawn_image
 
 
 def test_auto_picks_by_estimated_quality():
     assert choose("auto", None) == Choice("clean", "not a JPEG")
-    assert choose("auto", 75) == Choice("jpeg", "JPEG quality ~75")
-    assert choose("auto", JPEG_MAX_QUALITY).name == "jpeg"
+    assert choose("auto", 30) == Choice("jpeg", "JPEG quality ~30")
+    (low, low_top), (high, high_top) = JPEG_BANDS
+    assert choose("auto", low_top).name == low == "jpeg"
+    assert choose("auto", low_top + 1) == Choice(high, f"JPEG quality ~{low_top + 1}")
+    assert choose("auto", high_top).name == high == "jpeg-high"
+    assert high_top == JPEG_MAX_QUALITY
     assert choose("auto", JPEG_MAX_QUALITY + 1).name == "clean"
     assert choose("clean", 40) == Choice("clean", "chosen; JPEG quality ~40")
     assert choose("jpeg", None).name == "jpeg"
-    assert choose("auto", 75).note == "jpeg weights (JPEG quality ~75)"
+    assert choose("auto", 60).note == "jpeg weights (JPEG quality ~60)"
 
 
 @pytest.fixture
 def two_models(tmp_path, monkeypatch):
-    """A weights folder with tiny clean and JPEG weights (different), found as the bundled one."""
+    """A weights folder with tiny clean and JPEG weights (all different), found as the bundled
+    one."""
     import keras
 
     from carsr_gui.model import build_model
@@ -52,7 +57,7 @@ def jpeg_photo(tmp_path, quality):
 
 def test_engines_load_every_bundled_model_and_pick_per_photo(two_models, tmp_path):
     engines = Engines("auto", device="cpu", precision="fp32", tile=96)
-    assert set(engines.engines) == {"clean", "jpeg"}
+    assert set(engines.engines) == {"clean", "jpeg", "jpeg-high"}
     assert engines.card["summary"] == "tiny clean"
     png = image_io.Photo(drawn_image(48, 64))
     clean = engines.upscale_photo(png)
@@ -63,6 +68,9 @@ def test_engines_load_every_bundled_model_and_pick_per_photo(two_models, tmp_pat
     # The JPEG weights really ran: the clean engine gives another result on the same pixels.
     other = engines.engines["clean"].upscale_photo(photo)
     assert np.abs(compressed.output.astype(int) - other.output).max() > 0
+    light = engines.upscale_photo(jpeg_photo(tmp_path, 90))
+    assert light.notes[-1] == "jpeg-high weights (JPEG quality ~90)"
+    assert np.abs(light.output.astype(int) - compressed.output).max() > 0
     high = engines.upscale_photo(jpeg_photo(tmp_path, 97))
     assert high.notes[-1] == "clean weights (JPEG quality ~97)"
 
@@ -81,7 +89,12 @@ def test_weights_file_overrides_the_choice(two_models, tiny_weights, tmp_path):
     assert result.notes[-1] == f"file weights (--weights {tiny_weights.name})"
 
 
-def test_auto_without_jpeg_weights_runs_clean_and_says_so(two_models, tmp_path):
+def test_auto_without_a_bands_weights_runs_the_nearest_and_says_so(two_models, tmp_path):
+    (two_models / resources.MODEL_CARDS["jpeg-high"]).unlink()
+    engines = Engines("auto", device="cpu", precision="fp32", tile=96)
+    assert list(engines.engines) == ["clean", "jpeg"]
+    result = engines.upscale_photo(jpeg_photo(tmp_path, 90))
+    assert result.notes[-1] == "jpeg weights (JPEG quality ~90; no jpeg-high weights installed)"
     (two_models / resources.MODEL_CARDS["jpeg"]).unlink()
     engines = Engines("auto", device="cpu", precision="fp32", tile=96)
     assert list(engines.engines) == ["clean"]
@@ -136,7 +149,7 @@ def test_upscale_reports_the_weights_per_file(two_models, tmp_path, capsys):
 def test_info_covers_every_bundled_weights_file(two_models, capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
-    for name in ("clean", "jpeg"):
+    for name in ("clean", "jpeg", "jpeg-high"):
         assert f"{name} weights: {two_models / (name + '.weights.h5')} (sha256 verified)" in out
         assert f"  model: tiny {name}" in out
     (two_models / "jpeg.weights.h5").write_bytes(b"damaged")

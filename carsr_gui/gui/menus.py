@@ -172,9 +172,10 @@ def _build_menus_and_toolbar(window) -> None:
         "&Model",
         "process/model",
         {
-            "auto": "Automatic (JPEG Weights for Compressed JPEGs)",
+            "auto": "Automatic (by Each Photo's JPEG Quality)",
             "clean": "Clean Weights (Lossless Input)",
             "jpeg": "JPEG Weights (Compressed Input)",
+            "jpeg-high": "High-Quality JPEG Weights (Lightly Compressed Input)",
         },
         lambda v: window.set_engine_option("process/model", v),
     )
