@@ -71,21 +71,22 @@ class ModelRunner:
         return tf.device("/GPU:0" if self.device == "gpu" else "/CPU:0")
 
     def _trace(self) -> None:
-        """Build the graph a tile goes through: uint8 in; the model; uint8 out (float under TTA,
+        """Build the graph a tile goes through: uint8 in; the model (rearranged for speed,
+        :func:`~carsr_gui.model.inference`); uint8 out (float under TTA,
         whose passes are averaged first); and the code pooled to the feature map's grid with its
         per-channel statistics, so that only small arrays leave the graph. Then trace it on a
         tiny input: tracing happens where the runner is built, and a job never traces. (Tracing
         it for the first time inside a job on a Qt worker thread crashed TensorFlow's graph
         builder in the window's tests.)"""
-        from carsr_gui.model import with_code_output
+        from carsr_gui.model import CODE_LAYER, inference
         from carsr_gui.tf_setup import tf
 
-        net = with_code_output(self.keras_model)
-        self.channels = int(net.outputs[1].shape[-1])
+        net = inference(self.keras_model)
+        self.channels = self.keras_model.get_layer(CODE_LAYER).filters
         tta = self.tta
 
         def image(x):
-            y, code = net(tf.cast(x, tf.float32) / 255.0, training=False)
+            y, code = net(tf.cast(x, tf.float32) / 255.0)
             y = tf.clip_by_value(tf.cast(y, tf.float32), 0.0, 1.0)
             return (y if tta else tf.cast(tf.round(y * 255.0), tf.uint8)), code
 

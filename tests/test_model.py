@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from carsr_gui.model import CODE_LAYER, build_model, with_code_output
+from carsr_gui.model import CODE_LAYER, build_model, inference, with_code_output
 
 
 def conv_layers(model):
@@ -60,3 +60,35 @@ def test_weights_round_trip(tmp_path):
     b.load_weights(path)
     x = np.random.default_rng(1).random((1, 16, 16, 3)).astype(np.float32)
     np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
+
+
+def randomised(model, seed=0):
+    """``model`` with every weight random, biases included (Keras starts them at zero)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("variant", ["seed", "carsr"])
+@pytest.mark.parametrize("shape", [(1, 4, 4), (2, 36, 52), (1, 60, 28)])
+def test_inference_computes_the_model_with_its_upsamplings_folded(variant, shape):
+    model = randomised(build_model(variant, width=4))
+    x = np.random.default_rng(1).random((*shape, 3)).astype(np.float32)
+    want_image, want_code = with_code_output(model).predict(x, verbose=0)
+    image, code = (t.numpy() for t in inference(model)(x))
+    # float32 rounding of sums over hundreds of terms of size ~10 (random weights)
+    np.testing.assert_allclose(code, want_code, atol=1e-5 * np.abs(want_code).max())
+    np.testing.assert_allclose(image, want_image, atol=1e-5 * np.abs(want_image).max())
+    assert np.abs(image - x).max() > 0.1  # the decoder's work shows, not a pass-through
+
+
+def test_inference_keeps_the_models_mixed_precision():
+    model = randomised(build_model("carsr", width=4, dtype="mixed_bfloat16"))
+    x = np.random.default_rng(2).random((1, 20, 24, 3)).astype(np.float32)
+    want_image, want_code = with_code_output(model).predict(x, verbose=0)
+    image, code = inference(model)(x)
+    assert (code.dtype.name, image.dtype.name) == ("bfloat16", "float32")
+    # bfloat16 keeps 8 bits: the folded taps are summed before rounding, the model's after.
+    for got, want in ((image, want_image), (code, want_code)):
+        got = got.numpy().astype(np.float32)
+        assert np.abs(got - want).max() <= 0.03 * np.abs(want).max()
