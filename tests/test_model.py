@@ -92,3 +92,20 @@ def test_inference_keeps_the_models_mixed_precision():
     for got, want in ((image, want_image), (code, want_code)):
         got = got.numpy().astype(np.float32)
         assert np.abs(got - want).max() <= 0.03 * np.abs(want).max()
+
+
+def test_inference_trains_as_the_model_does():
+    """Training calls the folded network: its gradients are the model's."""
+    from carsr_gui.tf_setup import tf
+
+    model = randomised(build_model("carsr", width=4), seed=3)
+    model.get_layer("dropout").rate = 0  # as training sets it (--dropout 0)
+    x = tf.constant(np.random.default_rng(4).random((2, 16, 20, 3)), tf.float32)
+    target = tf.constant(np.random.default_rng(5).random((2, 16, 20, 3)), tf.float32)
+    grads = []
+    for forward in (lambda x: model(x, training=True), lambda x: inference(model)(x)[0]):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(forward(x) - target))
+        grads.append(tape.gradient(loss, model.trainable_variables))
+    for want, got in zip(*grads, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want.numpy()).max())
