@@ -255,9 +255,10 @@ def run(
 
     ref_w, ref_h = (width, height) if whole_pass_fits(width, height) else REFERENCE_SIZE
     reference = reference_timer(ref_w, ref_h, device)
-    before = 4 * ref_w * ref_h / 1e6 / reference(repeats)
+    ref_mp = 4 * ref_w * ref_h / 1e6
+    before = ref_mp / reference(repeats)
     child = _run_probe(args)
-    after = 4 * ref_w * ref_h / 1e6 / reference(repeats)
+    after = ref_mp / reference(repeats)
     base_mp_s = (before + after) / 2
     change = psnr_change(device, precision, tile, quality_dir) if quality_dir else None
     out_mp = 4 * width * height / 1e6

@@ -15,7 +15,6 @@ MODEL_SETTINGS = ("auto", "clean", "jpeg", "jpeg-high")
 #: are too faint for JPEG weights to gain over the clean ones (measured on the car validation
 #: photos).
 JPEG_BANDS = (("jpeg", 77), ("jpeg-high", 92))
-JPEG_MAX_QUALITY = JPEG_BANDS[-1][1]
 
 
 def describe_auto() -> str:
@@ -46,11 +45,6 @@ def choose(setting: str, quality: int | None) -> Choice:
         if quality is not None and quality <= top:
             return Choice(name, described)
     return Choice("clean", described)
-
-
-def _distance_to(name: str):
-    order = [band for band, _ in JPEG_BANDS]
-    return lambda other: abs(order.index(other) - order.index(name))
 
 
 class Engines:
@@ -105,8 +99,10 @@ class Engines:
         if choice.name in self.engines:
             return choice
         # auto without these weights installed: the nearest JPEG band that is, else clean
-        bands = [name for name, _ in JPEG_BANDS if name in self.engines]
-        fallback = min(bands, key=_distance_to(choice.name), default="clean")
+        order = [name for name, _ in JPEG_BANDS]
+        wanted = order.index(choice.name)
+        bands = [name for name in order if name in self.engines]
+        fallback = min(bands, key=lambda name: abs(order.index(name) - wanted), default="clean")
         return Choice(fallback, f"{choice.reason}; no {choice.name} weights installed")
 
     def upscale(self, rgb, scale: int = 2, progress=None, cancel=None):
