@@ -7,6 +7,7 @@ file, and scores ``auto`` as the weights that ``Engines.choose`` picks from the 
 
     .venv/bin/python tests/measure_jpeg_quality.py ../shared/data/cars/val \\
         [--qualities clean 50 75 90 95] [--limit 200] [--candidate jpeg=runs/jpeg/model.weights.h5]
+        [--only jpeg]
 
 ``--candidate NAME=FILE`` scores a file as the bundled weights ``NAME`` (before it is installed).
 """
@@ -32,6 +33,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--candidate", action="append", default=[], metavar="NAME=FILE")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="score only these (no auto column)")
     p.add_argument("--json", type=Path, help="write the per-photo figures here")
     args = p.parse_args()
 
@@ -39,7 +41,7 @@ def main() -> None:
     for candidate in args.candidate:
         name, path = candidate.split("=", 1)
         engines.engines[name] = Engine(Path(path), precision="fp32")
-    names = list(engines.engines)
+    names = args.only or list(engines.engines)
     paths = image_paths(args.folder)[args.offset : args.offset + args.limit]
     gains: dict[str, dict[str, list[float]]] = {
         q: {n: [] for n in [*names, "auto"]} for q in args.qualities
@@ -56,8 +58,9 @@ def main() -> None:
                 out = engines.engines[name].upscale_photo(photo).output
                 gains[q][name].append(metrics.psnr(out, hr) - base)
             pick = engines.choose(photo.jpeg_quality).name
-            chosen[q].add(pick)
-            gains[q]["auto"].append(gains[q][pick][-1])
+            if pick in names:
+                chosen[q].add(pick)
+                gains[q]["auto"].append(gains[q][pick][-1])
         if i % 20 == 0:
             print(f"{i}/{len(paths)}", flush=True)
     print(f"{len(paths)} photos from {args.folder}; RGB PSNR gain over bicubic of the same low-res")
