@@ -141,4 +141,8 @@ def _upsampled_conv(conv: layers.Conv2D, x):
         y[:, a : a + height, b : b + width, i * filters : (i + 1) * filters]
         for i, (a, b) in enumerate(_PHASES)
     ]
-    return tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2)
+    # depth_to_space leaves the channels unknown, and Keras compiles a convolution over an input
+    # of unknown channels with XLA, once per shape.
+    return tf.ensure_shape(
+        tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2), [None, None, None, filters]
+    )

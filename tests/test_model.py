@@ -109,3 +109,14 @@ def test_inference_trains_as_the_model_does():
         grads.append(tape.gradient(loss, model.trainable_variables))
     for want, got in zip(*grads, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want.numpy()).max())
+
+
+def test_inference_leaves_nothing_to_xla():
+    """Keras compiles a convolution over an input of unknown channels with XLA, once per shape
+    (inside a job): every channel count stays known through the folded upsamplings."""
+    from carsr_gui.tf_setup import tf
+
+    forward = inference(build_model("carsr", width=4))
+    spec = tf.TensorSpec([1, None, None, 3], tf.float32)
+    fn = tf.function(forward, input_signature=[spec], autograph=False).get_concrete_function()
+    assert [f.signature.name for f in fn.graph.as_graph_def().library.function] == []
