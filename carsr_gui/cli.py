@@ -192,31 +192,16 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
-def _without_workers(argv: Sequence[str]) -> list[str]:
-    """The command line minus ``--workers N`` (also written ``--workers=N`` or abbreviated)."""
-    out, skip = [], False
-    for token in argv:
-        name, eq, _ = token.partition("=")
-        if skip:
-            skip = False
-        elif len(name) >= 4 and "--workers".startswith(name):
-            skip = not eq
-        else:
-            out.append(token)
-    return out
-
-
 def cmd_train(args) -> int:
     import os
 
-    from carsr_gui.train import TrainConfig, run_local_workers, train
+    from carsr_gui.train import TrainConfig, run_local_workers, train, worker_argv
 
     if args.workers > 1:
         if "TF_CONFIG" in os.environ:
             say(None, "--workers starts a cluster of its own: unset TF_CONFIG, or leave --workers")
             return EXIT_USAGE
-        argv = [*_without_workers(args.argv), "--strategy", "multiworker"]
-        return run_local_workers(argv, args.workers, grace=args.timeout + 30)
+        return run_local_workers(worker_argv(args.argv), args.workers, grace=args.timeout + 30)
     cfg = TrainConfig(
         data=args.data,
         val=args.val,

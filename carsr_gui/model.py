@@ -101,6 +101,7 @@ def inference(model: keras.Model):
     work per output pixel in the decoder's two widest convolutions, a fifth of the whole pass
     (README, *Speed*). Equal to the model up to float rounding (the tests check it)."""
     layer = model.get_layer
+    residual = any(lay.name == "detail" for lay in model.layers)  # the carsr variant
 
     def forward(x):
         e1 = layer("enc1b")(layer("enc1a")(x))
@@ -108,7 +109,7 @@ def inference(model: keras.Model):
         code = layer(CODE_LAYER)(layer("pool2")(e2))
         d = layer("skip2")([layer("dec2b")(_upsampled_conv(layer("dec2a"), code)), e2])
         d = layer("skip1")([layer("dec1b")(_upsampled_conv(layer("dec1a"), d)), e1])
-        if "detail" in (lay.name for lay in model.layers):
+        if residual:
             return layer("out")([x, layer("detail")(d)]), code
         return layer("out")(d), code
 

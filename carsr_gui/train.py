@@ -700,6 +700,21 @@ def local_cluster(count: int) -> list[str]:
     ]
 
 
+def worker_argv(argv: Sequence[str]) -> list[str]:
+    """The command line a local worker runs: ``argv`` minus ``--workers N`` (also written
+    ``--workers=N`` or abbreviated), with the multi-worker strategy."""
+    out, skip = [], False
+    for token in argv:
+        name, eq, _ = token.partition("=")
+        if skip:
+            skip = False
+        elif len(name) >= 4 and "--workers".startswith(name):
+            skip = not eq
+        else:
+            out.append(token)
+    return [*out, "--strategy", "multiworker"]
+
+
 def run_local_workers(args: Sequence[str], count: int, grace: float) -> int:
     """Run ``carsr <args>`` as ``count`` worker processes of one local cluster and wait for them.
 

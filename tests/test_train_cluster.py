@@ -193,7 +193,13 @@ def test_lost_contact_names_the_worker_and_the_reason_in_one_line():
 
 
 def test_the_local_workers_get_the_command_line_without_workers():
-    from carsr_gui.cli import _without_workers
-
     argv = ["train", "--data", "d", "--workers", "2", "--width", "4", "--work=3", "--wor", "5"]
-    assert _without_workers(argv) == ["train", "--data", "d", "--width", "4"]
+    assert training.worker_argv(argv) == [
+        "train",
+        "--data",
+        "d",
+        "--width",
+        "4",
+        "--strategy",
+        "multiworker",
+    ]
