@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -174,3 +177,28 @@ def test_explicit_weights_file_sets_variant_and_width(tiny_weights, tiny_model):
     np.testing.assert_allclose(
         engine.runner.keras_model.predict(x, verbose=0), tiny_model.predict(x, verbose=0), atol=1e-6
     )
+
+
+ALLOCATOR_PROBE = """
+from carsr_gui.tf_setup import tf
+tf.ones((64, 64)).numpy()
+try:
+    tf.config.experimental.get_memory_info("CPU:0")  # only the BFC allocator keeps stats
+    print("bfc")
+except ValueError:
+    print("malloc")
+"""
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, "bfc"), ("false", "malloc")])
+def test_tensorflow_keeps_cpu_tensors_in_its_bfc_allocator_unless_the_user_says_not(
+    setting, expected
+):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if setting is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
+    done = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR_PROBE], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == expected
