@@ -58,8 +58,8 @@ def main() -> None:
                 out = engines.engines[name].upscale_photo(photo).output
                 gains[q][name].append(metrics.psnr(out, hr) - base)
             pick = engines.choose(photo.jpeg_quality).name
+            chosen[q].add(pick)
             if pick in names:
-                chosen[q].add(pick)
                 gains[q]["auto"].append(gains[q][pick][-1])
         if i % 20 == 0:
             print(f"{i}/{len(paths)}", flush=True)
@@ -68,10 +68,11 @@ def main() -> None:
     for q in args.qualities:
         row = " | ".join(f"{np.mean(gains[q][n]):+.3f}" for n in names)
         label = "clean PNG" if q == "clean" else f"JPEG q{q}"
-        print(
-            f"{label} | {np.mean(bicubic[q]):.2f} | {row} | "
-            f"{np.mean(gains[q]['auto']):+.3f} ({', '.join(sorted(chosen[q]))})"
-        )
+        # Auto is a mean over every photo, so only when all of its picks were scored.
+        auto = gains[q]["auto"]
+        auto = f"{np.mean(auto):+.3f}" if len(auto) == len(bicubic[q]) else "not scored"
+        picks = ", ".join(sorted(chosen[q]))
+        print(f"{label} | {np.mean(bicubic[q]):.2f} | {row} | {auto} ({picks})")
     if args.json:
         args.json.write_text(json.dumps({"bicubic": bicubic, "gains": gains}, indent=1))
 
