@@ -2,11 +2,13 @@
 
 The engine is measured in a child process started through carsr's own entry point
 (``carsr bench --probe``, which works from source and from the frozen app alike): its import and
-load times are what a user waits for, and its peak memory is the engine's alone, without this
-process's reference passes. The reference, the plain float32 model over the whole bicubic image,
-runs here before and after the child, and the ratio uses the mean of the two: this build
+load times are what a user waits for, and its peak memory is the engine's alone. The reference,
+the plain float32 model over the whole bicubic image, runs in a child of its own before and after
+the engine's (``--probe --reference``), and the ratio uses the mean of the two: this build
 machine's speed drifts by about 10% within minutes, and a reference timed once, minutes away from
-the engine, moved the ratio by as much.
+the engine, moved the ratio by as much. (Run in this process instead, the reference left it
+holding its TensorFlow runtime and memory while the engine ran, and the engine's first photo
+measured 15-25% slower than later ones, against 5% with nothing else alive: README, *Speed*.)
 """
 
 from __future__ import annotations
@@ -109,6 +111,11 @@ def probe(
         "whole_s": whole,
         "peak_rss_mb": peak,
     }
+
+
+def reference_probe(width: int, height: int, device: str, repeats: int) -> dict:
+    """Runs in a child: the reference's best time over ``repeats`` (see :func:`reference_timer`)."""
+    return {"reference_s": reference_timer(width, height, device)(repeats)}
 
 
 def probe_command(argv: list[str]) -> list[str]:
@@ -251,14 +258,14 @@ def run(
     load_before = os.getloadavg()[0]
     args = [f"--size={width}x{height}", f"--device={device}", f"--precision={precision}"]
     args += [f"--tile={tile}", f"--repeats={repeats}"] + (["--xla"] if jit else [])
-    from carsr_gui.tf_setup import tf
-
     ref_w, ref_h = (width, height) if whole_pass_fits(width, height) else REFERENCE_SIZE
-    reference = reference_timer(ref_w, ref_h, device)
+    ref_args = [f"--size={ref_w}x{ref_h}", f"--device={device}", f"--repeats={repeats}"]
     ref_mp = 4 * ref_w * ref_h / 1e6
-    before = ref_mp / reference(repeats)
+    before = ref_mp / _run_probe([*ref_args, "--reference"])["reference_s"]
     child = _run_probe(args)
-    after = ref_mp / reference(repeats)
+    after = ref_mp / _run_probe([*ref_args, "--reference"])["reference_s"]
+    from carsr_gui.tf_setup import tf  # only now: nothing of TensorFlow's here while they run
+
     base_mp_s = (before + after) / 2
     change = psnr_change(device, precision, tile, quality_dir) if quality_dir else None
     out_mp = 4 * width * height / 1e6

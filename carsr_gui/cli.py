@@ -235,10 +235,13 @@ def cmd_train(args) -> int:
 def cmd_bench(args) -> int:
     from carsr_gui import bench
 
-    if args.probe:  # the child process that measures the engine alone (see carsr_gui.bench)
-        figures = bench.probe(
-            *args.size, args.device, args.precision, args.tile, args.repeats, args.xla
-        )
+    if args.probe:  # a child process that measures the engine or the reference alone
+        if args.reference:
+            figures = bench.reference_probe(*args.size, args.device, args.repeats)
+        else:
+            figures = bench.probe(
+                *args.size, args.device, args.precision, args.tile, args.repeats, args.xla
+            )
         print(json.dumps(figures))
         return EXIT_OK
     report = bench.run(
@@ -382,6 +385,7 @@ def parser() -> argparse.ArgumentParser:
     )
     be.add_argument("--json", action="store_true")
     be.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    be.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     be.set_defaults(func=cmd_bench, margin=DEFAULT_MARGIN)
 
     tr = sub.add_parser("train", help="train the model on a folder of photos")
