@@ -6,9 +6,9 @@ load times are what a user waits for, and its peak memory is the engine's alone.
 the plain float32 model over the whole bicubic image, runs in a child of its own before and after
 the engine's (``--probe --reference``), and the ratio uses the mean of the two: this build
 machine's speed drifts by about 10% within minutes, and a reference timed once, minutes away from
-the engine, moved the ratio by as much. (Run in this process instead, the reference left it
-holding its TensorFlow runtime and memory while the engine ran, and the engine's first photo
-measured 15-25% slower than later ones, against 5% with nothing else alive: README, *Speed*.)
+the engine, moved the ratio by as much. (Run in this process instead, the reference kept its
+TensorFlow runtime and memory alive beside the engine, whose first photo then measured several
+times further behind later ones than with nothing else running: README, *Speed*.)
 """
 
 from __future__ import annotations
