@@ -259,11 +259,12 @@ def run(
     args = [f"--size={width}x{height}", f"--device={device}", f"--precision={precision}"]
     args += [f"--tile={tile}", f"--repeats={repeats}"] + (["--xla"] if jit else [])
     ref_w, ref_h = (width, height) if whole_pass_fits(width, height) else REFERENCE_SIZE
-    ref_args = [f"--size={ref_w}x{ref_h}", f"--device={device}", f"--repeats={repeats}"]
+    ref_size = f"--size={ref_w}x{ref_h}"
+    ref_args = [ref_size, f"--device={device}", f"--repeats={repeats}", "--reference"]
     ref_mp = 4 * ref_w * ref_h / 1e6
-    before = ref_mp / _run_probe([*ref_args, "--reference"])["reference_s"]
+    before = ref_mp / _run_probe(ref_args)["reference_s"]
     child = _run_probe(args)
-    after = ref_mp / _run_probe([*ref_args, "--reference"])["reference_s"]
+    after = ref_mp / _run_probe(ref_args)["reference_s"]
     from carsr_gui.tf_setup import tf  # only now: nothing of TensorFlow's here while they run
 
     base_mp_s = (before + after) / 2
