@@ -11,6 +11,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from carsr_gui.gui import garbage
+
 log = logging.getLogger(__name__)
 
 
@@ -24,6 +26,7 @@ class Tasks(QObject):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"carsr-{name}")
         self._pending = 0
         self._closed = False
+        garbage.hold()  # its thread runs Python: no cyclic collection there (until close)
         # Emitted from the helper thread to this object of the GUI thread: a queued connection.
         self._done.connect(self._deliver)
 
@@ -62,5 +65,8 @@ class Tasks(QObject):
 
     def close(self) -> None:
         """Wait for what was submitted (a save in progress finishes); no callback runs after."""
+        if self._closed:
+            return
         self._closed = True
         self._pool.shutdown(wait=True)
+        garbage.release()

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from carsr_gui import batch, image_io
 from carsr_gui.batch import Job, ResultCache, Stored
+from carsr_gui.gui import garbage
 from carsr_gui.gui.imaging import thumbnail
 from carsr_gui.tiling import DEFAULT_TILE
 
@@ -265,10 +266,15 @@ class WorkerThread(QObject):
         ):
             getattr(self.worker, name).connect(getattr(self, name))
         self._current: int | None = None
+        self._holding = False
         self.started.connect(self._on_started)
         self.finished.connect(self._on_finished)
 
     def start(self) -> None:
+        if self.thread.isRunning():
+            return
+        garbage.hold()  # no cyclic collection in the worker thread (see carsr_gui.gui.garbage)
+        self._holding = True
         self.thread.start()
 
     def submit(self, job: Job) -> None:
@@ -288,6 +294,9 @@ class WorkerThread(QObject):
         if self.thread.isRunning():
             self.thread.quit()
             self.thread.wait()
+        if self._holding:
+            self._holding = False
+            garbage.release()
 
     def is_running(self) -> bool:
         return self.thread.isRunning()

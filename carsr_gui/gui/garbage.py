@@ -1,0 +1,63 @@
+"""Python's cyclic garbage collector, kept in the GUI thread while a worker thread runs (after
+pyqtgraph's ``util/garbage_collector.py`` and calibre).
+
+CPython collects in whichever thread crosses the allocation threshold. While a job runs that is
+mostly the worker thread (TensorFlow allocates a lot), and a collection there destroys any Qt
+objects caught in reference cycles from the wrong thread: a segmentation fault ("Garbage-collecting"
+inside a TensorFlow trace in the worker, seen in CI on 2026-11-29). So while any
+:class:`~carsr_gui.gui.worker.WorkerThread` runs, automatic collection is off and a timer in the
+GUI thread collects each generation when the interpreter would have.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QTimer
+
+INTERVAL_MS = 500
+
+_holders = 0
+_was_enabled = True
+_timer: QTimer | None = None
+
+
+def collect_due() -> int | None:
+    """Collect the oldest generation whose count is over its threshold, as the interpreter's own
+    collector would; returns that generation, or None when none is due."""
+    counts, thresholds = gc.get_count(), gc.get_threshold()
+    for generation in (2, 1, 0):
+        if thresholds[generation] and counts[generation] > thresholds[generation]:
+            gc.collect(generation)
+            return generation
+    return None
+
+
+def hold() -> None:
+    """A worker thread starts: collect only in this (the GUI) thread until :func:`release`."""
+    global _holders, _was_enabled, _timer
+    if _holders == 0:
+        _was_enabled = gc.isenabled()
+        gc.disable()
+        _timer = QTimer()
+        _timer.timeout.connect(collect_due)
+        _timer.start(INTERVAL_MS)
+    _holders += 1
+
+
+def release() -> None:
+    """A worker thread has ended; the last one gives collection back to the interpreter."""
+    global _holders, _timer
+    if _holders == 0:
+        return
+    _holders -= 1
+    if _holders == 0:
+        assert _timer is not None
+        _timer.stop()
+        _timer = None
+        if _was_enabled:
+            gc.enable()
+
+
+def held() -> bool:
+    return _holders > 0
