@@ -25,12 +25,27 @@ _timer: QTimer | None = None
 def collect_due() -> int | None:
     """Collect the oldest generation whose count is over its threshold, as the interpreter's own
     collector would; returns that generation, or None when none is due."""
+    global _long_lived
     counts, thresholds = gc.get_count(), gc.get_threshold()
     for generation in (2, 1, 0):
         if thresholds[generation] and counts[generation] > thresholds[generation]:
+            if generation == 2 and not _full_collection_due():
+                generation = 1
             gc.collect(generation)
+            if generation == 2:
+                _long_lived = len(gc.get_objects(2))
             return generation
     return None
+
+
+#: The oldest generation's size after the last full collection. Like the interpreter, a full
+#: collection waits until that generation has grown by a quarter: with TensorFlow loaded one
+#: takes about 0.25 s, all of it under Python's lock.
+_long_lived = 0
+
+
+def _full_collection_due() -> bool:
+    return len(gc.get_objects(2)) > _long_lived * 5 // 4
 
 
 def hold() -> None:

@@ -87,3 +87,22 @@ def test_collect_due_collects_the_oldest_generation_over_its_threshold():
     finally:
         gc.set_threshold(*old)
         gc.enable()
+
+
+def test_a_full_collection_waits_until_the_oldest_generation_has_grown_by_a_quarter(monkeypatch):
+    old = gc.get_threshold()
+    gc.disable()
+    try:
+        gc.collect()
+        gc.set_threshold(100_000, 1, 1)
+        gc.collect(1)
+        gc.collect(1)  # each counts towards generation 2: it is due
+        monkeypatch.setattr(garbage, "_long_lived", len(gc.get_objects(2)))
+        assert garbage.collect_due() == 1  # as big as after the last full one: not worth it
+        gc.collect(1)
+        monkeypatch.setattr(garbage, "_long_lived", len(gc.get_objects(2)) * 3 // 4)
+        assert garbage.collect_due() == 2
+        assert abs(garbage._long_lived - len(gc.get_objects(2))) < 100  # its new size
+    finally:
+        gc.set_threshold(*old)
+        gc.enable()
