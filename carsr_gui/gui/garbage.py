@@ -4,9 +4,11 @@ pyqtgraph's ``util/garbage_collector.py`` and calibre).
 CPython collects in whichever thread crosses the allocation threshold. While a job runs that is
 mostly the worker thread (TensorFlow allocates a lot), and a collection there destroys any Qt
 objects caught in reference cycles from the wrong thread: a segmentation fault ("Garbage-collecting"
-inside a TensorFlow trace in the worker, seen in CI on 2026-11-29). So while any
-:class:`~carsr_gui.gui.worker.WorkerThread` runs, automatic collection is off and a timer in the
-GUI thread collects each generation when the interpreter would have.
+inside a TensorFlow trace in the worker, seen in CI on 2026-11-29). So while the window's
+worker (:class:`~carsr_gui.gui.worker.WorkerThread`) or helper threads
+(:class:`~carsr_gui.gui.tasks.Tasks`) run, automatic collection is off and a timer in the GUI
+thread collects each generation when the interpreter would have. A collection holds Python's lock
+whichever thread runs it, so the window waits for it either way.
 """
 
 from __future__ import annotations
