@@ -22,6 +22,10 @@ INTERVAL_MS = 500
 _holders = 0
 _was_enabled = True
 _timer: QTimer | None = None
+#: The oldest generation's size after the last full collection. Like the interpreter, a full
+#: collection waits until that generation has grown by a quarter: with TensorFlow and the model
+#: loaded one takes 0.25-0.9 s, all of it under Python's lock.
+_long_lived = 0
 
 
 def collect_due() -> int | None:
@@ -31,23 +35,13 @@ def collect_due() -> int | None:
     counts, thresholds = gc.get_count(), gc.get_threshold()
     for generation in (2, 1, 0):
         if thresholds[generation] and counts[generation] > thresholds[generation]:
-            if generation == 2 and not _full_collection_due():
+            if generation == 2 and len(gc.get_objects(2)) <= _long_lived * 5 // 4:
                 generation = 1
             gc.collect(generation)
             if generation == 2:
                 _long_lived = len(gc.get_objects(2))
             return generation
     return None
-
-
-#: The oldest generation's size after the last full collection. Like the interpreter, a full
-#: collection waits until that generation has grown by a quarter: with TensorFlow loaded one
-#: takes about 0.25 s, all of it under Python's lock.
-_long_lived = 0
-
-
-def _full_collection_due() -> bool:
-    return len(gc.get_objects(2)) > _long_lived * 5 // 4
 
 
 def hold() -> None:
