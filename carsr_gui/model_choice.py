@@ -1,5 +1,6 @@
 """Which weights enlarge a photo: the clean ones for lossless input, and for a JPEG the weights
-trained for its band of estimated quality, as measured (docs/performance.md, *Quality on JPEG photos*)."""
+trained for its band of estimated quality, as measured (docs/performance.md, *Quality on JPEG
+photos*)."""
 
 from __future__ import annotations
 
