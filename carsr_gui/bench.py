@@ -101,8 +101,10 @@ def probe(
         engine = Engine(tile=one, runner=engine.runner)  # the same model, in one tile
         engine.upscale(rgb)  # the first pass of a shape is not the steady state
         whole = min(_timed(lambda: engine.upscale(rgb)) for _ in range(repeats))
+    choice = engine.runner.choice
     return {
         "device": engine.description,
+        "precision": choice.summary() if choice else f"{precision} (forced)",
         "xla": engine.runner.jit,
         "import_tensorflow_s": t1 - t0,
         "model_load_s": t2 - t1,
@@ -143,6 +145,8 @@ class BenchReport:
     date: str
     cpu: str
     device: str
+    #: What ran and why: the measured choice behind ``auto``, or "forced".
+    precision: str
     tensorflow: str
     size: str
     tile: int
@@ -179,6 +183,7 @@ class BenchReport:
             f"date             {self.date}",
             f"CPU              {self.cpu}",
             f"device           {self.device}",
+            f"precision        {self.precision}",
             f"TensorFlow       {self.tensorflow}",
             f"input            {self.size} (output {2 * w}x{2 * h}), tile {self.tile}, "
             f"XLA {'on' if self.xla else 'off'}",
@@ -276,6 +281,7 @@ def run(
         date=datetime.date.today().isoformat(),
         cpu=devices.cpu_summary(),
         device=child["device"],
+        precision=child["precision"],
         tensorflow=f"{tf.__version__} ({_build(tf)})",
         size=f"{width}x{height}",
         tile=tile,

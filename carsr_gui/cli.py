@@ -168,6 +168,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_info(args) -> int:
+    from carsr_gui import precision
     from carsr_gui.resources import WeightsError, bundled_models, bundled_weights
     from carsr_gui.tf_setup import keras, tf
 
@@ -175,9 +176,12 @@ def cmd_info(args) -> int:
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
     gpus = devices.gpus()
     print("GPUs: " + (", ".join(devices.gpu_name(i) for i in range(len(gpus))) or "none"))
-    print(f"CPU bfloat16 support (AVX-512 BF16/AMX): {'yes' if devices.cpu_has_bf16() else 'no'}")
+    print(f"CPU: {devices.cpu_summary()}")
     device = devices.resolve_device("auto")
-    print(f"default device: {devices.describe(device, devices.resolve_precision('auto', device))}")
+    choice = precision.bundled_choice(device, retime=args.retime)
+    print(f"default device: {devices.describe(device, choice.precision)}")
+    print(f"precision (auto): {choice.summary()}")
+    print(f"  cached in {precision.cache_file()} (carsr info --retime measures again)")
     print(f"weights choice (--model auto): {describe_auto()}")
     for name in ["clean", *(n for n in bundled_models() if n != "clean")]:
         try:
@@ -298,7 +302,12 @@ def parser() -> argparse.ArgumentParser:
 
     def engine_options(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--device", choices=devices.DEVICES, default="auto")
-        sp.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
+        sp.add_argument(
+            "--precision",
+            choices=devices.PRECISIONS,
+            default="auto",
+            help="auto (default): the fastest that keeps the quality, measured once per device",
+        )
         sp.add_argument(
             "--tile",
             type=_positive,
@@ -360,7 +369,12 @@ def parser() -> argparse.ArgumentParser:
     engine_options(ev)
     ev.set_defaults(func=cmd_eval)
 
-    info = sub.add_parser("info", help="versions, devices and the bundled model")
+    info = sub.add_parser("info", help="versions, devices, the precision chosen, the bundled model")
+    info.add_argument(
+        "--retime",
+        action="store_true",
+        help="time the precisions again and replace the cached choice (--precision auto)",
+    )
     info.set_defaults(func=cmd_info)
 
     be = sub.add_parser("bench", help="measure speed, tile overhead, start-up and memory")
@@ -368,7 +382,12 @@ def parser() -> argparse.ArgumentParser:
         "--size", type=_size, default=(1024, 1024), help="input WxH (default 1024x1024)"
     )
     be.add_argument("--device", choices=devices.DEVICES, default="auto")
-    be.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
+    be.add_argument(
+        "--precision",
+        choices=devices.PRECISIONS,
+        default="auto",
+        help="auto (default): what carsr upscale runs; or one forced",
+    )
     be.add_argument("--tile", type=_positive, default=DEFAULT_TILE)
     be.add_argument("--repeats", type=_positive, default=2, help="later images timed (best of)")
     be.add_argument(

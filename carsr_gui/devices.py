@@ -8,13 +8,22 @@ import platform
 from pathlib import Path
 
 DEVICES = ("auto", "cpu", "gpu")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+#: The precisions Keras runs (a dtype policy each); int8 runs in TensorFlow Lite, on the CPU.
+FLOAT_PRECISIONS = ("fp32", "bf16", "fp16")
 _POLICY = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "int8": "int8"}
 
 
 CPUINFO = Path("/proc/cpuinfo")
 #: The CPU features that decide the precision, as ``/proc/cpuinfo`` names them and as people do.
-CPU_FEATURES = {"amx_bf16": "AMX", "avx512_bf16": "AVX-512 BF16", "avx2": "AVX2"}
+CPU_FEATURES = {
+    "amx_bf16": "AMX",
+    "avx512_bf16": "AVX-512 BF16",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "avx2": "AVX2",
+}
 
 
 @functools.cache
@@ -50,9 +59,9 @@ def cpu_summary() -> str:
 
 
 def cpu_has_bf16() -> bool:
-    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX). There the model runs
-    several times faster in bf16 than in fp32; elsewhere bf16 is emulated and many times slower
-    (the README's *Speed* table has the figures)."""
+    """True where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX). Elsewhere bf16 is
+    emulated and many times slower, so it is not worth timing; where it is native it may still
+    lose to float32 (docs/performance.md)."""
     return not cpu_flags().isdisjoint({"avx512_bf16", "amx_bf16"})
 
 
@@ -104,16 +113,29 @@ def resolve_device(device: str) -> str:
     return "gpu" if have_gpu else "cpu"
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """``auto``: the fastest precision that keeps the PSNR within 0.05 dB of fp32: bf16 on GPUs
-    that have it (fp16 on older ones) and on CPUs with AMX or AVX-512 BF16, else fp32."""
+def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
+    return precision
+
+
+def int8_available() -> bool:
+    """Whether TensorFlow Lite's interpreter (inside TensorFlow) is there to run int8."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tensorflow.lite.python.interpreter") is not None
+    except ImportError:
+        return False
+
+
+def candidates(device: str) -> list[str]:
+    """The precisions worth timing on ``device`` (:mod:`carsr_gui.precision` times them): float32
+    always; bfloat16 where the hardware has it (elsewhere it is emulated, many times slower);
+    float16 on GPUs; int8 on CPUs, through TensorFlow Lite."""
     if device == "gpu":
-        return "bf16" if gpu_supports_bf16() else "fp16"
-    return "bf16" if cpu_has_bf16() else "fp32"
+        return ["fp32", "bf16", "fp16"] if gpu_supports_bf16() else ["fp32", "fp16"]
+    return ["fp32"] + ["bf16"] * cpu_has_bf16() + ["int8"] * int8_available()
 
 
 def policy_name(precision: str) -> str:
@@ -121,11 +143,19 @@ def policy_name(precision: str) -> str:
 
 
 def training_policy(precision: str) -> str:
-    return policy_name(resolve_precision(precision, "gpu" if gpus() else "cpu"))
+    """Keras's dtype policy for training in ``precision``; ``auto`` takes the fastest float
+    precision that the measured choice for the bundled architecture timed on this device."""
+    check_precision(precision)
+    if precision == "int8":
+        raise ValueError("int8 runs the trained model; training needs fp32, bf16 or fp16")
+    if precision == "auto":
+        from carsr_gui import precision as measured
+
+        precision = measured.fastest_float(measured.bundled_choice("gpu" if gpus() else "cpu"))
+    return policy_name(precision)
 
 
 def describe(device: str, precision: str) -> str:
     """What the status bar and the CLI say, e.g. ``GPU: NVIDIA H100, bfloat16``."""
-    names = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
     where = f"GPU: {gpu_name()}" if device == "gpu" else f"CPU ({platform.machine()})"
-    return f"{where}, {names[precision]}"
+    return f"{where}, {NAMES[precision]}"

@@ -143,7 +143,7 @@ def _upsampled_conv(conv: layers.Conv2D, x):
         for i, (a, b) in enumerate(_PHASES)
     ]
     # depth_to_space leaves the channels unknown, and Keras compiles a convolution over an input
-    # of unknown channels with XLA, once per shape.
-    return tf.ensure_shape(
-        tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2), [None, None, None, filters]
-    )
+    # of unknown channels with XLA, once per shape; a reshape names them (and, unlike
+    # ensure_shape, converts to TensorFlow Lite for the int8 path).
+    y = tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2)
+    return tf.reshape(y, tf.stack([tf.shape(x)[0], 2 * height, 2 * width, filters]))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from carsr_gui import devices, tiling
+from carsr_gui import precision as precision_choice
 from carsr_gui.resources import FIX, WeightsError, bundled_weights
 
 #: Length of a tile's geometry vector (see :func:`geometry`).
@@ -29,27 +30,63 @@ class ModelRunner:
         precision: str = "auto",
         jit: bool = False,
         tta: bool = False,
+        retime: bool = False,
     ) -> None:
         """``weights`` defaults to the bundled file (checked against its model card); ``model``
         (an already built Keras model, used by tests) replaces weights, variant and precision.
-        ``jit``: compile with XLA, per tile shape, so the first photo of a size waits for it
-        inside its job. Off by default: it slowed bfloat16 down several times on AMX and gained
-        little elsewhere (README, *Speed*). ``tta``: the plain pass returns float output, so
-        that the engine can average it with the flipped and turned passes."""
+        ``precision``: ``auto`` takes the measured choice for this device and architecture
+        (:mod:`carsr_gui.precision`; ``retime`` measures it again), timing the candidates here,
+        while the runner is built, the first time. ``jit``: compile with XLA, per tile shape,
+        so the first photo of a size waits for it inside its job. Off by default: it slowed
+        bfloat16 down several times on AMX and gained little elsewhere (docs/performance.md).
+        ``tta``: the plain pass returns float output, so that the engine can average it with
+        the flipped and turned passes."""
         devices.enable_memory_growth()
         self.jit, self.tta = jit, tta
         self.device = devices.resolve_device(device)
-        self.precision = (
-            "fp32" if model is not None else devices.resolve_precision(precision, self.device)
-        )
+        devices.check_precision(precision)
         self.card: dict = {}
+        #: The measured choice behind ``auto`` (None for a forced precision).
+        self.choice: precision_choice.Choice | None = None
+        self.precision = "fp32"
         if model is None:
             weights, self.variant, self.width = self._weights(weights, variant)
+            if precision == "auto":
+                built: dict[str, ModelRunner] = {}
+                self.choice = precision_choice.choose(
+                    self.device, self.architecture, self._builder(weights, built), retime=retime
+                )
+                if (probed := built.get(self.choice.precision)) is not None:
+                    choice = self.choice
+                    vars(self).update(vars(probed))  # the probe's runner of the winner, as built
+                    self.choice = choice
+                    return
+                precision = self.choice.precision
+            if precision == "int8" and self.device != "cpu":
+                raise ValueError("int8 runs on the CPU only (--device cpu)")
+            self.precision = precision
             model = self._build()
             with self.tf_device():
                 _load_weights(model, weights)
+        self.weights = weights
         self.keras_model = model
         self._trace()
+
+    @property
+    def architecture(self) -> str:
+        return f"{self.variant} width {self.width}"
+
+    def _builder(self, weights: Path, built: dict):
+        """Runners of this one's weights, device and TTA in a given precision, for the probe,
+        kept in ``built``."""
+
+        def build(precision: str) -> ModelRunner:
+            built[precision] = ModelRunner(
+                weights, variant=self.variant, device=self.device, precision=precision, tta=self.tta
+            )
+            return built[precision]
+
+        return build
 
     def _weights(self, weights: Path | None, variant: str | None) -> tuple[Path, str, int]:
         if weights is None:
@@ -62,8 +99,13 @@ class ModelRunner:
 
         with self.tf_device():
             return build_model(
-                self.variant, width=self.width, dtype=devices.policy_name(self.precision)
+                self.variant, width=self.width, dtype=devices.policy_name(self._float_precision)
             )
+
+    @property
+    def _float_precision(self) -> str:
+        """The Keras model's precision: int8 converts a float32 one."""
+        return "fp32" if self.precision == "int8" else self.precision
 
     def tf_device(self):
         from carsr_gui.tf_setup import tf
@@ -81,8 +123,12 @@ class ModelRunner:
         from carsr_gui.model import CODE_LAYER, inference
         from carsr_gui.tf_setup import tf
 
-        net = inference(self.keras_model)
         self.channels = self.keras_model.get_layer(CODE_LAYER).filters
+        self._int8 = None
+        if self.precision == "int8":
+            self._trace_int8()
+            return
+        net = inference(self.keras_model)
         tta = self.tta
 
         def image(x):
@@ -107,6 +153,20 @@ class ModelRunner:
         if tta:
             self.forward(x)
 
+    def _trace_int8(self) -> None:
+        """The int8 network: the weights' committed int8 file when it matches them, else one
+        converted now. Nothing to trace: it pools the code in NumPy (:func:`_pool_in_numpy`)."""
+        from carsr_gui import int8
+
+        self._int8 = int8.Int8Net(int8.load_or_convert(self.keras_model, self.weights))
+
+    def prepare(self, height: int, width: int) -> None:
+        """Make ready for tiles of this shape before a job (the int8 runtime plans its memory per
+        shape; TensorFlow needs nothing)."""
+        if self._int8 is not None:
+            self._int8.prepare(height, width)
+            self.forward(np.zeros((1, height, width, 3), np.uint8))
+
     @property
     def description(self) -> str:
         return devices.describe(self.device, self.precision)
@@ -115,18 +175,25 @@ class ModelRunner:
         """The model over one uint8 tile (1 x h x w x 3): the output (uint8; float in [0, 1]
         under TTA), then, given the tile's :func:`geometry`, the pooled code, its sums of
         squares, minimum and maximum."""
+        if self._int8 is not None:
+            y, code = self._int8(x)
+            y = np.clip(y, 0.0, 1.0)
+            y = y if self.tta else np.rint(y * 255.0).astype(np.uint8)
+            return (y,) if tile_geometry is None else (y, *_pool_in_numpy(code[0], tile_geometry))
         with self.tf_device():
             if tile_geometry is None:
                 return (self._run_image(x).numpy(),)
             return tuple(t.numpy() for t in self._run(x, tile_geometry))
 
     def move_to_cpu(self) -> None:
-        """Rebuild on the CPU, in the CPU's own precision (the GPU's bfloat16 or float16 is many
-        times slower on most CPUs), with the same weights, and trace again."""
+        """Rebuild on the CPU, in the CPU's cached choice (the GPU's bfloat16 or float16 is many
+        times slower on most CPUs; float32 where the CPU was never measured: this runs inside a
+        job, where nothing is timed), with the same weights, and trace again."""
         self.device = "cpu"
         old = self.keras_model
         if hasattr(self, "variant"):
-            self.precision = devices.resolve_precision("auto", "cpu")
+            choice = precision_choice.cached("cpu", self.architecture)
+            self.precision = choice.precision if choice else "fp32"
             self.keras_model = self._build()
         else:  # a model given by a test: a float32 clone
             from carsr_gui.tf_setup import keras
@@ -165,6 +232,16 @@ def _pool_in_graph(tf, code, geometry) -> tuple:
     sums = tf.reduce_sum(tf.reshape(padded, tf.stack([rows, stride, -1])), axis=1)
     sums = tf.reduce_sum(tf.reshape(sums, tf.stack([rows, cols, stride, -1])), axis=2)
     return sums, squares, low, high
+
+
+def _pool_in_numpy(code: np.ndarray, geometry: np.ndarray) -> tuple:
+    """:func:`_pool_in_graph` for a code that is already a NumPy array (the int8 path)."""
+    from carsr_gui.feature_map import pool
+
+    top, left, height, width, lead_y, lead_x, stride = (int(v) for v in geometry)
+    core = code[top : top + height, left : left + width]
+    squares = np.square(core).sum((0, 1), dtype=np.float32)
+    return pool(core, lead_y, lead_x, stride), squares, core.min((0, 1)), core.max((0, 1))
 
 
 def _load_weights(model, weights: Path) -> None:

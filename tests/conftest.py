@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _precision_cache(tmp_path_factory):
+    """The measured precision choices live in a folder of the test session's, never the user's:
+    the first test that builds a runner with ``precision="auto"`` times the candidates, the rest
+    read its choice (child processes inherit the variable)."""
+    from carsr_gui.precision import CACHE_DIR_ENV
+
+    old = os.environ.get(CACHE_DIR_ENV)
+    os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop(CACHE_DIR_ENV, None)
+    else:
+        os.environ[CACHE_DIR_ENV] = old
 
 
 def drawn_image(height: int, width: int, seed: int = 0) -> np.ndarray:

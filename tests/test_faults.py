@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from carsr_gui import cli, image_io, resources
+from carsr_gui import cli, devices, image_io, resources
 from carsr_gui.engine import Cancelled, CancelToken, Engine
 from carsr_gui.runner import ModelRunner
 from tests.corpus import Corpus, pattern
@@ -272,12 +272,14 @@ def test_gpu_out_of_memory_at_every_size_continues_on_the_cpu(tiny_model, monkey
     assert result.device.startswith("CPU")
 
 
-def test_moving_to_the_cpu_drops_the_gpus_precision(tiny_weights, monkeypatch):
-    """A GPU's bfloat16 would run many times slower on a CPU without bfloat16 hardware: the
-    runner rebuilds in the CPU's own precision, with the same weights."""
-    from carsr_gui import devices
+def test_moving_to_the_cpu_drops_the_gpus_precision(tiny_weights, monkeypatch, tmp_path):
+    """A GPU's bfloat16 would run many times slower on most CPUs: the runner rebuilds in float32
+    where the CPU was never measured (the move happens inside a job, where nothing is timed),
+    with the same weights."""
+    from carsr_gui import precision
 
-    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    monkeypatch.setenv(precision.CACHE_DIR_ENV, str(tmp_path))  # an empty cache
+    monkeypatch.setattr(precision, "measure", _no_timing_in_a_job)
     runner = ModelRunner(tiny_weights, device="cpu", precision="bf16")
     runner.device = "gpu"  # as if it had been built on one
     runner.move_to_cpu()
@@ -287,3 +289,27 @@ def test_moving_to_the_cpu_drops_the_gpus_precision(tiny_weights, monkeypatch):
     tiled = Engine(runner=runner, tile=96, margin=28).upscale(img).output
     fp32 = Engine(tiny_weights, device="cpu", precision="fp32", tile=96, margin=28)
     assert np.array_equal(tiled, fp32.upscale(img).output)
+
+
+@pytest.mark.parametrize("cpu_choice", ["bf16", "int8"])
+def test_moving_to_the_cpu_takes_the_cpus_cached_choice(
+    tiny_weights, monkeypatch, tmp_path, cpu_choice
+):
+    from carsr_gui import precision
+
+    monkeypatch.setenv(precision.CACHE_DIR_ENV, str(tmp_path))
+    runner = ModelRunner(tiny_weights, device="cpu", precision="fp16")
+    choice = precision.Choice(cpu_choice, key=precision.cache_key("cpu", runner.architecture))
+    precision._store(choice)
+    monkeypatch.setattr(precision, "measure", _no_timing_in_a_job)
+    monkeypatch.setattr(devices, "candidates", lambda device: ["fp32", "bf16", "int8"])
+    runner.device = "gpu"
+    runner.move_to_cpu()
+    assert (runner.device, runner.precision) == ("cpu", cpu_choice)
+    result = Engine(runner=runner, tile=96, margin=28).upscale(pattern(40, 40, seed=2))
+    assert result.output.shape == (80, 80, 3)
+    assert result.device.endswith({"bf16": "bfloat16", "int8": "int8"}[cpu_choice])
+
+
+def _no_timing_in_a_job(*args, **kwargs):
+    raise AssertionError("precisions were timed inside a job")
