@@ -61,7 +61,7 @@ def data_files(root: Path = ROOT) -> list[tuple[str, str]]:
     """(source file, folder in the bundle) for the weights, their model card and resources/."""
     out = []
     for folder, patterns in (
-        ("model_weights", ("*.h5", "*.json", "*.md")),
+        ("model_weights", ("*.h5", "*.json", "*.md", "*.tflite")),
         ("resources", ("**/*",)),
     ):
         for pattern in patterns:

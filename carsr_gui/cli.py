@@ -196,6 +196,21 @@ def cmd_info(args) -> int:
     return EXIT_OK
 
 
+def cmd_quantize(args) -> int:
+    from carsr_gui import int8
+    from carsr_gui.resources import WeightsError, bundled_models, bundled_weights
+
+    try:
+        targets = args.weights or [bundled_weights(name)[0] for name in bundled_models()]
+        for weights in targets:
+            record = int8.quantize(weights)
+            print(f"{int8.path_for(weights)}: sha256 {record['sha256'][:12]}... (from {weights})")
+    except (WeightsError, OSError) as exc:
+        say(None, str(exc))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     import os
 
@@ -406,6 +421,12 @@ def parser() -> argparse.ArgumentParser:
     be.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     be.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
     be.set_defaults(func=cmd_bench, margin=DEFAULT_MARGIN)
+
+    qu = sub.add_parser(
+        "quantize", help="write the int8 model of each bundled weights file (or --weights)"
+    )
+    qu.add_argument("--weights", type=Path, action="append", help="a weights file (repeatable)")
+    qu.set_defaults(func=cmd_quantize)
 
     tr = sub.add_parser("train", help="train the model on a folder of photos")
     tr.add_argument("--data", type=Path, required=True)

@@ -122,3 +122,57 @@ def load_or_convert(keras_model, weights: Path | None) -> bytes:
             "%s does not match its model card or its weights: converting the weights again", path
         )
     return convert(keras_model)
+
+
+def quantize(weights: Path) -> dict:
+    """Write the int8 model of ``weights`` beside it and record it in the weights' model card
+    (its sha256 and the weights' own), as ``carsr quantize`` does; return that record."""
+    import hashlib
+    import json
+
+    from carsr_gui.runner import weights_layout
+    from carsr_gui.tf_setup import tf
+
+    weights = Path(weights)
+    variant, width = weights_layout(weights)
+    from carsr_gui.model import build_model
+
+    keras_model = build_model(variant, width=width, dtype="float32")
+    keras_model.load_weights(weights)
+    model = convert(keras_model)
+    target = path_for(weights)
+    _write_atomically(target, model)
+    record = {
+        "file": target.name,
+        "sha256": hashlib.sha256(model).hexdigest(),
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "made by": f"carsr quantize, TensorFlow {tf.__version__}",
+        "quantization": "TensorFlow Lite dynamic range: int8 weights, one scale per output "
+        "channel; each convolution's input quantized to int8 per tile as it runs; additions, "
+        "pooling, the global skip and the upsampling's interleave in float32",
+    }
+    for card_path in weights.parent.glob("model_card*.json"):
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        if card.get("weights") == weights.name:
+            card["int8"] = {**card.get("int8", {}), **record}
+            text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
+            _write_atomically(card_path, text.encode("utf-8"))
+    return record
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -91,7 +91,8 @@ def run(engine=None, sample: Path | None = None, *, device: str = "auto") -> Ver
     except image_io.ImageError as exc:
         return Verdict(False, f"cannot read the sample photo: {exc}", sample=sample.name)
     others: dict = {}
-    if engine is None:
+    bundled = engine is None
+    if bundled:
         from carsr_gui.model_choice import Engines
         from carsr_gui.resources import WeightsError
 
@@ -118,6 +119,8 @@ def run(engine=None, sample: Path | None = None, *, device: str = "auto") -> Ver
         )
         if passed and not ok:
             passed, reason = False, f"the {name} weights: {why}"
+    if bundled:
+        passed, reason, extra = _check_int8(engine, lr, hr, passed, reason, extra)
     return Verdict(
         passed,
         reason,
@@ -128,6 +131,25 @@ def run(engine=None, sample: Path | None = None, *, device: str = "auto") -> Ver
         time.perf_counter() - start,
         extra,
     )
+
+
+def _check_int8(engine, lr, hr, passed: bool, reason: str, extra: str) -> tuple[bool, str, str]:
+    """Where the CPU runs int8 (TensorFlow Lite is there), the int8 path of the default weights
+    must beat bicubic too, whichever precision the measurement chose."""
+    from carsr_gui import devices
+    from carsr_gui.engine import Engine
+
+    runner = engine.runner
+    if runner.device != "cpu" or not devices.int8_available():
+        return passed, reason, extra + "; int8: not available here"
+    if runner.precision != "int8":
+        engine = Engine(runner.weights, device="cpu", precision="int8")
+    got = engine.upscale(lr, 2)
+    ok, why, m_db, b_db = judge(hr, got.bicubic, got.output)
+    extra += f"; int8: {m_db:.1f} dB vs bicubic {b_db:.1f} dB ({m_db - b_db:+.1f} dB)"
+    if passed and not ok:
+        passed, reason = False, f"int8: {why}"
+    return passed, reason, extra
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,7 @@ file, and scores ``auto`` as the weights that ``Engines.choose`` picks from the 
 
     .venv/bin/python tests/measure_jpeg_quality.py ../shared/data/cars/val \\
         [--qualities clean 50 75 90 95] [--limit 200] [--candidate jpeg=runs/jpeg/model.weights.h5]
-        [--only jpeg]
+        [--only jpeg] [--precision int8]
 
 ``--candidate NAME=FILE`` scores a file as the bundled weights ``NAME`` (before it is installed).
 """
@@ -35,12 +35,13 @@ def main() -> None:
     p.add_argument("--candidate", action="append", default=[], metavar="NAME=FILE")
     p.add_argument("--only", nargs="+", metavar="NAME", help="score only these (no auto column)")
     p.add_argument("--json", type=Path, help="write the per-photo figures here")
+    p.add_argument("--precision", default="fp32", help="fp32 (default), bf16 or int8, forced")
     args = p.parse_args()
 
-    engines = Engines("auto", precision="fp32")
+    engines = Engines("auto", device="cpu", precision=args.precision)
     for candidate in args.candidate:
         name, path = candidate.split("=", 1)
-        engines.engines[name] = Engine(Path(path), precision="fp32")
+        engines.engines[name] = Engine(Path(path), device="cpu", precision=args.precision)
     names = args.only or list(engines.engines)
     paths = image_paths(args.folder)[args.offset : args.offset + args.limit]
     gains: dict[str, dict[str, list[float]]] = {
@@ -63,7 +64,10 @@ def main() -> None:
                 gains[q]["auto"].append(gains[q][pick][-1])
         if i % 20 == 0:
             print(f"{i}/{len(paths)}", flush=True)
-    print(f"{len(paths)} photos from {args.folder}; RGB PSNR gain over bicubic of the same low-res")
+    print(
+        f"{len(paths)} photos from {args.folder}, {args.precision}; RGB PSNR gain over bicubic "
+        "of the same low-res"
+    )
     print("low-res | bicubic dB | " + " | ".join(names) + " | auto (picks)")
     for q in args.qualities:
         row = " | ".join(f"{np.mean(gains[q][n]):+.3f}" for n in names)

@@ -313,3 +313,49 @@ def test_a_committed_int8_file_is_used_only_when_its_card_vouches_for_it(tiny_we
         assert calls == []
     finally:
         int8.convert = real
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def test_info_shows_the_choice_its_timings_and_the_cache_and_retime_measures_again(cache, capsys):
+    from carsr_gui import cli
+
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("precision (auto): "))
+    assert "per 256x256 tile: " in line and "fp32 " in line and "measured in" in line
+    assert f"cached in {cache} (carsr info --retime measures again)" in out
+    assert cli.main(["info"]) == 0
+    assert "; cached)" in capsys.readouterr().out
+    assert cli.main(["info", "--retime"]) == 0
+    assert "measured in" in capsys.readouterr().out
+
+
+def test_quantize_writes_the_int8_model_and_vouches_for_it_in_the_card(tiny_weights, tmp_path):
+    import hashlib
+    import shutil
+
+    from carsr_gui import cli, int8
+
+    weights = tmp_path / "tiny.weights.h5"
+    shutil.copy(tiny_weights, weights)
+    card = tmp_path / "model_card_tiny.json"
+    card.write_text(json.dumps({"weights": weights.name, "sha256": "kept"}))
+    assert cli.main(["quantize", "--weights", str(weights)]) == 0
+    model = int8.path_for(weights).read_bytes()
+    record = json.loads(card.read_text())["int8"]
+    assert json.loads(card.read_text())["sha256"] == "kept"
+    assert record["file"] == "tiny.int8.tflite"
+    assert record["sha256"] == hashlib.sha256(model).hexdigest()
+    assert record["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    # The int8 runner takes this file, and runs.
+    runner = ModelRunner(weights, device="cpu", precision="int8")
+    assert runner.forward(drawn_image(16, 16)[None])[0].shape == (1, 16, 16, 3)
+
+
+def test_quantize_of_a_missing_file_fails_in_one_line(tmp_path, capsys):
+    from carsr_gui import cli
+
+    assert cli.main(["quantize", "--weights", str(tmp_path / "none.weights.h5")]) == 1
+    assert "none.weights.h5: model weights missing" in capsys.readouterr().err
