@@ -181,24 +181,36 @@ def test_explicit_weights_file_sets_variant_and_width(tiny_weights, tiny_model):
 
 ALLOCATOR_PROBE = """
 from carsr_gui.tf_setup import tf
-tf.ones((64, 64)).numpy()
+from tensorflow.python.util import _pywrap_util_port
+
+small = tf.ones((64, 64)) + 1  # 16 KiB, alive while its allocator is asked
 try:
-    tf.config.experimental.get_memory_info("CPU:0")  # only the BFC allocator keeps stats
-    print("bfc")
+    counted = tf.config.experimental.get_memory_info("CPU:0")["current"]
 except ValueError:
-    print("malloc")
+    allocator = "malloc"  # TensorFlow's plain allocator keeps no statistics
+else:
+    # The BFC allocator counts every tensor. oneDNN's allocator (TensorFlow's default where
+    # oneDNN is on) keeps statistics too, but hands tensors under 256 KiB to malloc uncounted.
+    allocator = "bfc" if counted >= 64 * 64 * 4 else "onednn"
+print(_pywrap_util_port.IsMklEnabled(), allocator)
 """
 
 
-@pytest.mark.parametrize(("setting", "expected"), [(None, "bfc"), ("false", "malloc")])
+@pytest.mark.parametrize(
+    ("setting", "onednn", "expected"),
+    [(None, "0", "bfc"), (None, "1", "bfc"), ("false", "0", "malloc"), ("false", "1", "onednn")],
+)
 def test_tensorflow_keeps_cpu_tensors_in_its_bfc_allocator_unless_the_user_says_not(
-    setting, expected
+    setting, onednn, expected
 ):
+    """On every CPU: whether TensorFlow turns oneDNN on by itself depends on the CPU (on where it
+    has AVX-512 VNNI or BF16, or AMX), so both are forced here and each is checked."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    env["TF_ENABLE_ONEDNN_OPTS"] = onednn
     if setting is not None:
         env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
     done = subprocess.run(
         [sys.executable, "-c", ALLOCATOR_PROBE], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-1] == expected
+    assert done.stdout.split()[-2:] == [str(onednn == "1"), expected]
