@@ -145,12 +145,35 @@ def test_tta_progress_counts_passes_and_cancel_stops_between_them(tiny_model):
     assert done[-1] == 3  # mid-tile: the remaining passes of that tile never ran
 
 
-def test_cancel_from_another_thread(engine):
+def test_cancel_from_another_thread_stops_before_the_next_tile(engine, monkeypatch):
+    """Another thread cancels once the first tile is done (the engine waits in its progress
+    callback until it has): the second tile never reaches the model."""
     token = CancelToken()
-    threading.Thread(target=token.cancel).start()
+    first_done, cancelled = threading.Event(), threading.Event()
+
+    def canceller():
+        first_done.wait(30)
+        token.cancel()
+        cancelled.set()
+
+    forwards = []
+    forward = engine.runner.forward
+    monkeypatch.setattr(engine.runner, "forward", lambda *a: forwards.append(1) or forward(*a))
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, total))
+        if done == 1:
+            first_done.set()
+            assert cancelled.wait(30)
+
+    thread = threading.Thread(target=canceller)
+    thread.start()
     with pytest.raises(Cancelled):
-        engine.upscale(drawn_image(300, 300), cancel=token, progress=lambda d, t: None)
-        pytest.fail("not cancelled")  # pragma: no cover
+        engine.upscale(drawn_image(300, 300), cancel=token, progress=progress)
+    thread.join()
+    total = seen[0][1]
+    assert total > 2 and seen == [(0, total), (1, total)] and len(forwards) == 1
 
 
 def test_alpha_is_enlarged_separately(engine):
