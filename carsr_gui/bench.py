@@ -112,12 +112,13 @@ def probe(
         "later_s": later,
         "whole_s": whole,
         "peak_rss_mb": peak,
+        "pid": os.getpid(),
     }
 
 
 def reference_probe(width: int, height: int, device: str, repeats: int) -> dict:
     """Runs in a child: the reference's best time over ``repeats`` (see :func:`reference_timer`)."""
-    return {"reference_s": reference_timer(width, height, device)(repeats)}
+    return {"reference_s": reference_timer(width, height, device)(repeats), "pid": os.getpid()}
 
 
 def probe_command(argv: list[str]) -> list[str]:
@@ -165,6 +166,8 @@ class BenchReport:
     peak_rss_mb: float
     startup: dict
     load_average: tuple[float, float]
+    #: The processes of the reference before the engine, the engine and the reference after it.
+    pids: tuple[int, int, int]
     psnr_change_db: float | None = None
 
     def text(self) -> str:
@@ -267,9 +270,10 @@ def run(
     ref_size = f"--size={ref_w}x{ref_h}"
     ref_args = [ref_size, f"--device={device}", f"--repeats={repeats}", "--reference"]
     ref_mp = 4 * ref_w * ref_h / 1e6
-    before = ref_mp / _run_probe(ref_args)["reference_s"]
+    first_reference = _run_probe(ref_args)
     child = _run_probe(args)
-    after = ref_mp / _run_probe(ref_args)["reference_s"]
+    last_reference = _run_probe(ref_args)
+    before, after = (ref_mp / r["reference_s"] for r in (first_reference, last_reference))
     from carsr_gui.tf_setup import tf  # only now: nothing of TensorFlow's here while they run
 
     base_mp_s = (before + after) / 2
@@ -299,6 +303,7 @@ def run(
         peak_rss_mb=child["peak_rss_mb"],
         startup={k: child[k] for k in ("import_tensorflow_s", "model_load_s")},
         load_average=(load_before, os.getloadavg()[0]),
+        pids=(first_reference["pid"], child["pid"], last_reference["pid"]),
         psnr_change_db=change,
     )
 

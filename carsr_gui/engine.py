@@ -19,13 +19,14 @@ from carsr_gui import resample, tiling
 from carsr_gui.feature_map import FeatureMap
 from carsr_gui.image_io import Photo
 from carsr_gui.runner import ModelRunner, geometry
-from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE
+from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE, GRID
 
 log = logging.getLogger(__name__)
 
 #: ``progress(done, total)``, in model passes over a tile (one per tile, eight with TTA), called
 #: from the thread that runs the engine.
 ProgressCallback = Callable[[int, int], None]
+#: The enlargements offered everywhere: 2x is one pass, 4x two.
 SCALES = (2, 4)
 #: Test-time augmentation: the eight flips and quarter turns of a tile, as (turns, mirrored).
 TTA_TRANSFORMS = tuple((turns, mirrored) for turns in range(4) for mirrored in (False, True))
@@ -141,15 +142,15 @@ class Engine:
     ) -> tuple[np.ndarray, FeatureMap]:
         h, w = bicubic.shape[:2]
         out = np.empty_like(bicubic)
-        features = FeatureMap(-(-h // 4), -(-w // 4), self.runner.channels)
+        features = FeatureMap(-(-h // GRID), -(-w // GRID), self.runner.channels)
         tiles = tiling.plan(h, w, tile, self.margin)
         self.runner.prepare(tiles[0].h, tiles[0].w)
         for t in tiles:
             x = tiling.extract(bicubic, t.y, t.x, t.h, t.w)[None]
             y, sums, squares, low, high = self._infer(x, geometry(t, features.stride), step, cancel)
             out[t.y0 : t.y1, t.x0 : t.x1] = tiling.core_of(y[0], t)
-            core = (-(-(t.y1 - t.y0) // 4), -(-(t.x1 - t.x0) // 4))
-            features.add_pooled(sums, t.y0 // 4, t.x0 // 4, core, squares, low, high)
+            core = (-(-(t.y1 - t.y0) // GRID), -(-(t.x1 - t.x0) // GRID))
+            features.add_pooled(sums, t.y0 // GRID, t.x0 // GRID, core, squares, low, high)
         return out, features
 
     def upscale(
@@ -211,7 +212,7 @@ class Engine:
 
     def _recover_from_oom(self, tile: int) -> tuple[int, str]:
         """Halve the tile after an out-of-memory error; below the smallest useful tile, use the CPU."""
-        smaller = tile // 2 // tiling.ALIGN * tiling.ALIGN
+        smaller = tile // 2 // GRID * GRID
         if smaller >= tiling.smallest_tile(self.margin):
             device = self.runner.device.upper()
             return (

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from carsr_gui import image_io, jpeg, metrics, resample
-from carsr_gui.tiling import ALIGN as MULTIPLE
+from carsr_gui.tiling import GRID
 
 
 @dataclass
@@ -46,7 +46,7 @@ def score(name: str, hr: np.ndarray, bicubic: np.ndarray, output: np.ndarray) ->
 
 def ground_truth(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth cropped to a multiple of 4 and its low-res input (Pillow bicubic 2x shrink)."""
-    hr = resample.crop_to_multiple(rgb, MULTIPLE)
+    hr = resample.crop_to_multiple(rgb, GRID)
     return hr, resample.make_low_res(hr)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from carsr_gui.tf_setup import keras, tf
+from carsr_gui.tiling import GRID
 
 layers = keras.layers
 
@@ -12,7 +13,7 @@ Variant = Literal["carsr", "seed"]
 VARIANTS: tuple[Variant, ...] = ("carsr", "seed")
 
 #: Height and width of the input must be multiples of this (two 2x2 max-pools).
-MULTIPLE = 4
+MULTIPLE = GRID
 #: Name of the encoder's last layer, the 256-channel code shown by the window.
 CODE_LAYER = "code"
 

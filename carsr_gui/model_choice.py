@@ -9,8 +9,15 @@ from pathlib import Path
 
 from carsr_gui.image_io import Photo
 
-#: ``--model`` and the window's Settings > Model: ``auto`` decides per photo.
-MODEL_SETTINGS = ("auto", "clean", "jpeg", "jpeg-high")
+#: ``--model`` and the window's Settings > Model, with what that menu calls each: ``auto``
+#: decides per photo.
+MODEL_LABELS = {
+    "auto": "Automatic (by Each Photo's JPEG Quality)",
+    "clean": "Clean Weights (Lossless Input)",
+    "jpeg": "JPEG Weights (Compressed Input)",
+    "jpeg-high": "High-Quality JPEG Weights (Lightly Compressed Input)",
+}
+MODEL_SETTINGS = tuple(MODEL_LABELS)
 #: What ``auto`` runs on a JPEG: the weights of the first band whose top quality is at or above
 #: the photo's estimated quality. Above the last band a JPEG is treated as clean: its artefacts
 #: are too faint for JPEG weights to gain over the clean ones (measured on the car validation

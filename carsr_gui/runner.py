@@ -208,9 +208,9 @@ def geometry(t: tiling.Tile, stride: int) -> np.ndarray:
     """Where the core of tile ``t`` lies in its code (top, left, height, width: the code is at
     1/4 of the tile), how far its first row and column lie past the start of a cell of the
     feature map's ``stride`` grid, and that stride."""
-    top, left = (t.y0 - t.y) // 4, (t.x0 - t.x) // 4
-    height, width = -(-(t.y1 - t.y0) // 4), -(-(t.x1 - t.x0) // 4)
-    lead_y, lead_x = t.y0 // 4 % stride, t.x0 // 4 % stride
+    top, left = (t.y0 - t.y) // tiling.GRID, (t.x0 - t.x) // tiling.GRID
+    height, width = -(-(t.y1 - t.y0) // tiling.GRID), -(-(t.x1 - t.x0) // tiling.GRID)
+    lead_y, lead_x = t.y0 // tiling.GRID % stride, t.x0 // tiling.GRID % stride
     return np.array([top, left, height, width, lead_y, lead_x, stride], np.int32)
 
 

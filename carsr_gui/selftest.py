@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from carsr_gui.devices import DEVICES
+
 PREFIX = "carsr self-test:"
 SAMPLE = "sample_car.png"
 #: The JPEG weights are checked on the sample's low-res saved as a JPEG of this quality.
@@ -157,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="carsr --self-test",
         description="Check that the bundled model loads and beats bicubic on the sample photo.",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--sample", type=Path, default=None, help="another ground-truth photo")
     args = p.parse_args(argv)
     try:

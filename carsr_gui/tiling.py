@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ALIGN = 4
+#: The network's grid: its two 2x2 max-pools make the code 1/4 of the input's size, so inputs
+#: are multiples of 4 and tiles start on multiples of 4. The one definition, for every module.
+GRID = 4
 #: Tile and margin in output pixels, for the engine, the command line and the window alike: one
 #: 1088-pixel tile takes a 1024-pixel core with its margins, and a 2048-pixel side two windows.
 DEFAULT_TILE = 1088
@@ -29,8 +31,8 @@ def smallest_tile(margin: int) -> int:
 
 def check(tile: int, margin: int) -> None:
     """Refuse a tile or margin the tiling cannot use, with the reason."""
-    if margin % ALIGN or tile % ALIGN:
-        raise ValueError(f"tile ({tile}) and margin ({margin}) must be multiples of {ALIGN}")
+    if margin % GRID or tile % GRID:
+        raise ValueError(f"tile ({tile}) and margin ({margin}) must be multiples of {GRID}")
     if tile < smallest_tile(margin):
         raise ValueError(
             f"tile ({tile}) must be at least {smallest_tile(margin)} "
@@ -64,9 +66,9 @@ def _axis(length: int, tile: int, margin: int) -> tuple[int, list[tuple[int, int
     share it evenly: a 2048-pixel side takes two 1048-pixel windows. The first window starts at
     0 and the last ends at the rounded length, so neither reaches outside the image.
     """
-    padded = _round_up(length, ALIGN)
+    padded = _round_up(length, GRID)
     count = max(1, -(-(padded - 2 * margin) // (tile - 2 * margin)))
-    size = min(tile, _round_up(-(-(padded + 2 * margin * (count - 1)) // count), ALIGN))
+    size = min(tile, _round_up(-(-(padded + 2 * margin * (count - 1)) // count), GRID))
     spans = []
     start = window = 0
     while start < length:
@@ -118,4 +120,4 @@ def core_of(result: np.ndarray, t: Tile, factor: int = 1) -> np.ndarray:
 
 def whole_tile(height: int, width: int, margin: int) -> int:
     """The tile that covers a ``height`` x ``width`` image in one window (a whole-image pass)."""
-    return max(_round_up(max(height, width), ALIGN), smallest_tile(margin))
+    return max(_round_up(max(height, width), GRID), smallest_tile(margin))

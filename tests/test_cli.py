@@ -1,9 +1,11 @@
 """The command line, run in-process with a tiny weights file."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -235,21 +237,53 @@ def test_output_path_numbering(tmp_path):
     )
 
 
-def test_bench_runs_and_reports_every_figure(capsys):
+def test_bench_runs_each_part_in_a_process_of_its_own_and_reports_every_figure(capsys, monkeypatch):
+    # The CPU as the bench's own process reads it, faked: a BF16 CPU without AVX2.
+    cpuinfo = {"model name": "Test CPU", "flags": "fpu sse2 avx512f avx512_bf16"}
+    monkeypatch.setattr(devices, "_cpuinfo", lambda: cpuinfo)
     # The engine's peak is its own: not this process's (the reference passes' parent), whose
     # resident memory the child inherited in ru_maxrss across fork and exec.
     held = np.ones(1500 << 20, np.uint8)
+    started = time.perf_counter()
     assert cli.main(["bench", "--size", "32x24", "--repeats", "1", "--xla", "--json"]) == 0
+    elapsed = time.perf_counter() - started
     report = json.loads(capsys.readouterr().out)
     assert 0 < report["peak_rss_mb"] < held.nbytes / 2**20
-    for key in ("baseline_fp32_mp_s", "engine_mp_s", "first_image_s", "peak_rss_mb"):
-        assert report[key] > 0
-    assert report["tile_overhead_pct"] is not None and report["reference_size"] == "32x24"
-    before, after = report["reference_mp_s"]  # timed on both sides of the engine
-    assert report["baseline_fp32_mp_s"] == pytest.approx((before + after) / 2)
-    assert set(report["startup"]) == {"import_tensorflow_s", "model_load_s"}
+    # The reference before, the engine and the reference after: three processes, not this one.
+    assert len({*report["pids"], os.getpid()}) == 4
+    assert report["cpu"] == "Test CPU (AVX-512 BF16; no AMX, no AVX2)"
     assert "CPU" in report["device"] and report["xla"] is True  # as the engine reported it
-    assert devices.cpu_model() in report["cpu"] and "AVX2" in report["cpu"]
+    assert report["reference_size"] == "32x24" and report["tile_overhead_pct"] is not None
+    # Every time the report gives or implies was measured inside this call, one after another.
+    output_mp = 64 * 48 / 1e6
+    seconds = [output_mp / rate for rate in report["reference_mp_s"]]
+    seconds += [report["first_image_s"], report["engine_s_per_image"]]
+    seconds += [output_mp / report["whole_image_mp_s"], *report["startup"].values()]
+    assert min(seconds) > 0 and sum(seconds) < elapsed
+    assert set(report["startup"]) == {"import_tensorflow_s", "model_load_s"}
+
+
+def test_bench_figures_follow_from_the_measured_seconds(monkeypatch):
+    """The child processes' seconds faked, the figures worked out by hand: 1000x500 in, so
+    2 output megapixels."""
+    from carsr_gui import bench
+
+    engine = {"device": "CPU (test), float32", "xla": False, "import_tensorflow_s": 3.0}
+    engine |= {"model_load_s": 1.0, "first_s": 2.5, "later_s": 2.0, "whole_s": 1.6}
+    engine |= {"peak_rss_mb": 900.0, "pid": 12}
+    children = [{"reference_s": 0.5, "pid": 11}, engine, {"reference_s": 0.25, "pid": 13}]
+    asked = []
+    monkeypatch.setattr(bench, "_run_probe", lambda argv: asked.append(argv) or children.pop(0))
+    monkeypatch.setattr(bench, "whole_pass_fits", lambda width, height: True)
+    report = bench.run(1000, 500, device="cpu", precision="fp32", tile=512, repeats=3)
+    assert ["--reference" in argv for argv in asked] == [True, False, True]
+    assert all("--size=1000x500" in argv for argv in asked) and "--tile=512" in asked[1]
+    assert report.reference_mp_s == (4.0, 8.0) and report.baseline_fp32_mp_s == 6.0
+    assert report.engine_mp_s == 1.0 and report.speedup_vs_fp32 == pytest.approx(1 / 6)
+    assert (report.first_image_s, report.engine_s_per_image) == (2.5, 2.0)
+    assert report.whole_image_mp_s == 1.25 and report.tile_overhead_pct == pytest.approx(25.0)
+    assert report.s_per_4000x3000_photo == 48.0 and report.pids == (11, 12, 13)
+    assert report.startup == {"import_tensorflow_s": 3.0, "model_load_s": 1.0}
 
 
 def test_the_bench_probe_runs_through_carsrs_own_entry_point(monkeypatch):

@@ -145,12 +145,35 @@ def test_tta_progress_counts_passes_and_cancel_stops_between_them(tiny_model):
     assert done[-1] == 3  # mid-tile: the remaining passes of that tile never ran
 
 
-def test_cancel_from_another_thread(engine):
+def test_cancel_from_another_thread_stops_before_the_next_tile(engine, monkeypatch):
+    """Another thread cancels once the first tile is done (the engine waits in its progress
+    callback until it has): the second tile never reaches the model."""
     token = CancelToken()
-    threading.Thread(target=token.cancel).start()
+    first_done, cancelled = threading.Event(), threading.Event()
+
+    def canceller():
+        first_done.wait(30)
+        token.cancel()
+        cancelled.set()
+
+    forwards = []
+    forward = engine.runner.forward
+    monkeypatch.setattr(engine.runner, "forward", lambda *a: forwards.append(1) or forward(*a))
+    seen = []
+
+    def progress(done, total):
+        seen.append((done, total))
+        if done == 1:
+            first_done.set()
+            assert cancelled.wait(30)
+
+    thread = threading.Thread(target=canceller)
+    thread.start()
     with pytest.raises(Cancelled):
-        engine.upscale(drawn_image(300, 300), cancel=token, progress=lambda d, t: None)
-        pytest.fail("not cancelled")  # pragma: no cover
+        engine.upscale(drawn_image(300, 300), cancel=token, progress=progress)
+    thread.join()
+    total = seen[0][1]
+    assert total > 2 and seen == [(0, total), (1, total)] and len(forwards) == 1
 
 
 def test_alpha_is_enlarged_separately(engine):
@@ -181,24 +204,36 @@ def test_explicit_weights_file_sets_variant_and_width(tiny_weights, tiny_model):
 
 ALLOCATOR_PROBE = """
 from carsr_gui.tf_setup import tf
-tf.ones((64, 64)).numpy()
+from tensorflow.python.util import _pywrap_util_port
+
+small = tf.ones((64, 64)) + 1  # 16 KiB, alive while its allocator is asked
 try:
-    tf.config.experimental.get_memory_info("CPU:0")  # only the BFC allocator keeps stats
-    print("bfc")
+    counted = tf.config.experimental.get_memory_info("CPU:0")["current"]
 except ValueError:
-    print("malloc")
+    allocator = "malloc"  # TensorFlow's plain allocator keeps no statistics
+else:
+    # The BFC allocator counts every tensor. oneDNN's allocator (TensorFlow's default where
+    # oneDNN is on) keeps statistics too, but hands tensors under 256 KiB to malloc uncounted.
+    allocator = "bfc" if counted >= 64 * 64 * 4 else "onednn"
+print(_pywrap_util_port.IsMklEnabled(), allocator)
 """
 
 
-@pytest.mark.parametrize(("setting", "expected"), [(None, "bfc"), ("false", "malloc")])
+@pytest.mark.parametrize(
+    ("setting", "onednn", "expected"),
+    [(None, "0", "bfc"), (None, "1", "bfc"), ("false", "0", "malloc"), ("false", "1", "onednn")],
+)
 def test_tensorflow_keeps_cpu_tensors_in_its_bfc_allocator_unless_the_user_says_not(
-    setting, expected
+    setting, onednn, expected
 ):
+    """On every CPU: whether TensorFlow turns oneDNN on by itself depends on the CPU (on where it
+    has AVX-512 VNNI or BF16, or AMX), so both are forced here and each is checked."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    env["TF_ENABLE_ONEDNN_OPTS"] = onednn
     if setting is not None:
         env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
     done = subprocess.run(
         [sys.executable, "-c", ALLOCATOR_PROBE], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-1] == expected
+    assert done.stdout.split()[-2:] == [str(onednn == "1"), expected]

@@ -31,11 +31,80 @@ def test_greyscale_jpeg_has_one_table():
         assert jpeg.quality_of_image(img) == 70
 
 
-def test_other_encoders_tables_map_to_the_nearest_quality():
-    # A camera-like table: libjpeg's quality-80 tables with a few steps nudged.
+def test_a_nudged_libjpeg_table_maps_to_the_nearest_quality():
     ref = jpeg._reference_tables()[79].astype(int)
     nudged = {0: list(ref[0] + (np.arange(64) % 7 == 0)), 1: list(ref[1])}
     assert abs(jpeg.estimate_quality(nudged) - 80) <= 1
+
+
+def table(text: str) -> list[int]:
+    return [int(v) for v in text.split()]
+
+
+# Tables that other encoders write, in natural order (rows of the 8x8 block), not libjpeg's
+# scaled ones: a camera's, flat at 26 in the chroma, and Photoshop's own 0-12 and 0-100 scales,
+# whose high frequencies are finer than their low ones. GIMP's plug-ins/jpeg/jpegqual.c lists
+# each by the sums of its two tables and the libjpeg quality it is nearest to.
+FOREIGN = {
+    "Canon PowerShot A95, S1, S2 'Fine'": (
+        table("""
+            1  1  1  2  3  6  8 10   1  1  2  3  4  8  9  8   2  2  2  3  6  8 10  8
+            2  2  3  4  7 12 11  9   3  3  8 11 10 16 15 11   3  5  8 10 12 15 16 13
+            7 10 11 12 15 17 17 14  14 13 13 15 15 14 14 14"""),
+        table("""
+            4  4  5  9 15 26 26 26   4  4  5 10 19 26 26 26   5  5  8  9 26 26 26 26
+            9 10  9 13 26 26 26 26  15 19 26 26 26 26 26 26  26 26 26 26 26 26 26 26
+           26 26 26 26 26 26 26 26  26 26 26 26 26 26 26 26"""),
+        "4:2:2",
+        (533, 1325, 89),
+    ),
+    "Photoshop CS2 'Save for Web' 80": (
+        table("""
+            2  2  2  2  3  4  5  6   2  2  2  2  3  4  5  6   2  2  2  2  4  5  7  9
+            2  2  2  4  5  7  9 12   3  3  4  5  8 10 12 12   4  4  5  7 10 12 12 12
+            5  5  7  9 12 12 12 12   6  6  9 12 12 12 12 12"""),
+        table("""
+            3  3  5  9 13 15 15 15   3  4  6 11 14 12 12 12   5  6  9 14 12 12 12 12
+            9 11 14 12 12 12 12 12  13 14 12 12 12 12 12 12
+           15 12 12 12 12 12 12 12  15 12 12 12 12 12 12 12  15 12 12 12 12 12 12 12"""),
+        "4:4:4",
+        (406, 724, 93),
+    ),
+    "Photoshop 7, CS, CS2 or Lightroom quality 12 of 12": (
+        table("""
+            1  1  1  1  1  1  1  1   1  1  1  1  1  1  1  1   1  1  1  1  1  1  1  2
+            1  1  1  1  1  1  2  2   1  1  1  1  1  2  2  3   1  1  1  1  2  2  3  3
+            1  1  1  2  2  3  3  3   1  1  2  2  3  3  3  3"""),
+        table("""
+            1  1  1  1  2  3  3  3   1  1  1  2  3  3  3  3   1  1  1  3  3  3  3  3
+            1  2  3  3  3  3  3  3   2  3  3  3  3  3  3  3   3  3  3  3  3  3  3  3
+            3  3  3  3  3  3  3  3   3  3  3  3  3  3  3  3"""),
+        "4:4:4",
+        (95, 166, 98),
+    ),
+}
+
+
+@pytest.mark.parametrize("encoder", FOREIGN)
+def test_other_encoders_files_get_the_quality_of_the_libjpeg_tables_nearest_to_theirs(
+    encoder, tmp_path
+):
+    """A real file carrying the encoder's tables: the estimate is within 3 of GIMP's nearest
+    libjpeg quality, and picks the same weights as that quality would."""
+    from carsr_gui import model_choice
+
+    luma, chroma, subsampling, (luma_sum, chroma_sum, nearest) = FOREIGN[encoder]
+    assert (sum(luma), sum(chroma)) == (luma_sum, chroma_sum)  # the data as GIMP lists it
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(drawn_image(40, 56)).save(
+        path, "JPEG", qtables=[luma, chroma], subsampling=subsampling
+    )
+    with Image.open(path) as img:
+        assert img.quantization == {0: luma, 1: chroma}
+    quality = jpeg.quality_of_file(path)
+    assert abs(quality - nearest) <= 3, quality
+    chosen = model_choice.choose("auto", quality).name
+    assert chosen == model_choice.choose("auto", nearest).name
 
 
 def test_lossless_and_unreadable_files_have_no_quality(tmp_path):

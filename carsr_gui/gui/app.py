@@ -19,7 +19,9 @@ SCREENSHOT_SIZE = (1600, 1000)
 
 
 def parser() -> argparse.ArgumentParser:
-    from carsr_gui.gui.settings import DEVICES, TILES
+    from carsr_gui.devices import DEVICES
+    from carsr_gui.engine import SCALES
+    from carsr_gui.gui.settings import TILES
 
     p = argparse.ArgumentParser(
         prog="carsr-gui", description="The carsr window: make car photos sharper and larger."
@@ -38,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", choices=DEVICES, help="device that runs the model")
     p.add_argument("--tile", type=int, choices=TILES, help="tile size in output pixels")
-    p.add_argument("--scale", type=int, choices=(2, 4), help="enlargement factor")
+    p.add_argument("--scale", type=int, choices=SCALES, help="enlargement factor")
     p.add_argument("--weights", type=Path, help="weights file (default: the bundled model)")
     p.add_argument(
         "--layout", choices=("panels", "split"), help="side-by-side panels or split view"

@@ -11,8 +11,11 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtGui import QKeySequence as Keys
 from PySide6.QtWidgets import QApplication, QMenu
 
+from carsr_gui.devices import DEVICES
+from carsr_gui.engine import SCALES
 from carsr_gui.gui.saving import FORMAT_LABELS
 from carsr_gui.gui.settings import MAX_MEGAPIXELS, TILES
+from carsr_gui.model_choice import MODEL_LABELS
 
 
 def setup(window) -> None:
@@ -151,13 +154,17 @@ def _build_menus_and_toolbar(window) -> None:
 
     options = bar.addMenu("&Settings")
     window.scale_menu = _choice_menu(
-        window, "&Scale", "process/scale", {2: "2×", 4: "4× (two passes)"}, window.set_scale
+        window,
+        "&Scale",
+        "process/scale",
+        {s: f"{s}×" + (f" ({s.bit_length() - 1} passes)" if s > 2 else "") for s in SCALES},
+        window.set_scale,
     )
     window.device_menu = _choice_menu(
         window,
         "&Device",
         "process/device",
-        {"auto": "Automatic", "cpu": "CPU", "gpu": "GPU"},
+        {d: "Automatic" if d == "auto" else d.upper() for d in DEVICES},
         lambda v: window.set_engine_option("process/device", v),
     )
     window.tile_menu = _choice_menu(
@@ -171,12 +178,7 @@ def _build_menus_and_toolbar(window) -> None:
         window,
         "&Model",
         "process/model",
-        {
-            "auto": "Automatic (by Each Photo's JPEG Quality)",
-            "clean": "Clean Weights (Lossless Input)",
-            "jpeg": "JPEG Weights (Compressed Input)",
-            "jpeg-high": "High-Quality JPEG Weights (Lightly Compressed Input)",
-        },
+        MODEL_LABELS,
         lambda v: window.set_engine_option("process/model", v),
     )
     window.pixel_limit_menu = _choice_menu(

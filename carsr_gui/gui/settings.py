@@ -10,6 +10,7 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from carsr_gui import image_io
 from carsr_gui.devices import DEVICES
+from carsr_gui.engine import SCALES
 from carsr_gui.model_choice import MODEL_SETTINGS
 from carsr_gui.tiling import DEFAULT_TILE
 
@@ -48,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
 
 #: Values outside these choices (a hand-edited file, an older version) fall back to the default.
 CHOICES: dict[str, tuple] = {
-    "process/scale": (2, 4),
+    "process/scale": SCALES,
     "process/device": DEVICES,
     "process/tile": TILES,
     "process/model": MODEL_SETTINGS,
