@@ -525,7 +525,7 @@ class MainWindow(QMainWindow):
             self,
             "About carsr",
             f"<b>carsr {__version__}</b><br>Sharper car photos, twice as large, with a Keras "
-            f"autoencoder.<br><br>Model: {summary}<br>Running on: {self.engine_description or '(loading)'}"
+            f"autoencoder.<br><br>Model: {summary}<br>Running on: {self.presenter.engine_description or '(loading)'}"
             + f"<br><br>Open Sample shows {SAMPLE}: {SAMPLE_LICENCE}.",
         )
 
