@@ -28,6 +28,7 @@ from carsr_gui.batch import FINISHED, Item, State
 from carsr_gui.gui import menus, messages, saving
 from carsr_gui.gui.compare_view import CompareView
 from carsr_gui.gui.display import Shown
+from carsr_gui.gui.drop_hint import DropHint
 from carsr_gui.gui.feature_panel import FeatureControls
 from carsr_gui.gui.presenter import BatchPresenter
 from carsr_gui.gui.queue_view import QueueView
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.presenter = BatchPresenter(self.settings, self._make_factory(), parent=self)
         self._build_views()
         menus.setup(self)
+        self._build_hint()
         self._build_status_bar()
         self._restore_settings()
 
@@ -122,6 +124,20 @@ class MainWindow(QMainWindow):
         self.split.before_changed.connect(lambda key: self.store_setting("view/before", key))
         self.sync.zoom_changed.connect(self._zoom_changed)
 
+    def _build_hint(self) -> None:
+        """Shown instead of the panels while the queue is empty (it needs the open actions)."""
+        self.hint = DropHint(self.open_action, self.sample_action)
+        self.stack.addWidget(self.hint)
+        model = self.queue.model()
+        model.rowsInserted.connect(self._show_page)
+        model.rowsRemoved.connect(self._show_page)
+        self._show_page()
+
+    def _show_page(self) -> None:
+        empty = self.queue.count() == 0
+        split = self.split_action.isChecked()
+        self.stack.setCurrentWidget(self.hint if empty else self.split if split else self.compare)
+
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.image_progress = QProgressBar()
@@ -130,6 +146,7 @@ class MainWindow(QMainWindow):
         self.batch_progress = QProgressBar()
         self.batch_progress.setMaximumWidth(180)
         self.batch_progress.setFormat("%v of %m images")
+        self.batch_progress.setVisible(False)  # until a batch of several photos runs
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setToolTip(
@@ -425,7 +442,7 @@ class MainWindow(QMainWindow):
             self.compare.update_features(picture, item.result.shapes["output"][0])
 
     def set_split(self, on: bool) -> None:
-        self.stack.setCurrentWidget(self.split if on else self.compare)
+        self._show_page()
         self.settings["view/layout"] = "split" if on else "panels"
         QTimer.singleShot(0, self.sync.refresh)
 
@@ -521,11 +538,12 @@ class MainWindow(QMainWindow):
             except WeightsError as exc:
                 lines.append(f"{name} weights: {exc}")
         summary = "<br>".join(lines)
+        running = self.presenter.engine_description or "(loading)"
         messages.about(
             self,
             "About carsr",
             f"<b>carsr {__version__}</b><br>Sharper car photos, twice as large, with a Keras "
-            f"autoencoder.<br><br>Model: {summary}<br>Running on: {self.presenter.engine_description or '(loading)'}"
+            f"autoencoder.<br><br>Model: {summary}<br>Running on: {running}"
             + f"<br><br>Open Sample shows {SAMPLE}: {SAMPLE_LICENCE}.",
         )
 

@@ -394,7 +394,7 @@ def test_open_sample_queues_the_shipped_photo(qtbot, make_window, tmp_path, monk
     assert window.queue.count() == 1
 
 
-def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings):
+def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings, tmp_path):
     first = make_window()
     first.resize(760, 540)
     size = (first.width(), first.height())
@@ -409,7 +409,10 @@ def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings):
     second = make_window(settings_=settings)
     assert (second.width(), second.height()) == size
     assert second.splitter.sizes()[0] == queue_width
-    assert second.split_action.isChecked() and second.stack.currentWidget() is second.split
+    assert second.split_action.isChecked() and second.stack.currentWidget() is second.hint
+    with qtbot.waitSignal(second.batch_finished, timeout=TIMEOUT):
+        second.open_paths([write_image(tmp_path / "car.png")])  # its page is the split view
+    assert second.stack.currentWidget() is second.split
     assert second.eval_action.isChecked()
     assert (second.features.mode, second.features.channel) == ("channel", 5)
 
