@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from carsr_gui import __version__, image_io
 from carsr_gui.batch import FINISHED, Item, State
-from carsr_gui.gui import menus, messages, saving
+from carsr_gui.gui import menus, messages, save_folder, saving
 from carsr_gui.gui.compare_view import CompareView
 from carsr_gui.gui.display import Shown
 from carsr_gui.gui.drop_hint import DropHint
@@ -477,7 +477,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Nothing to save yet: select a finished image")
             return None
         fmt = self.settings["save/format"]
-        folder = self._folder("paths/save_dir") or item.job.path.parent
+        folder = save_folder.default_folder(item.job.path, self._folder("paths/save_dir"))
         chosen = messages.ask_save_file(
             self, self.presenter.default_path(job_id, folder, fmt), saving.name_filter()
         )
@@ -500,12 +500,12 @@ class MainWindow(QMainWindow):
     def save_all(self) -> int:
         """Save every finished image to a folder as ``<stem>_x<scale>.<ext>``, numbered when
         taken, on a helper thread; returns how many are being saved."""
-        if not any(item.result is not None for item in self.presenter.batch.items.values()):
+        done = [item for item in self.presenter.batch.items.values() if item.result is not None]
+        if not done:
             self.statusBar().showMessage("Nothing to save yet")
             return 0
-        folder = messages.ask_folder(
-            self, "Save all enlarged images to", self._folder("paths/save_dir")
-        )
+        start = save_folder.default_folder(done[0].job.path, self._folder("paths/save_dir"))
+        folder = messages.ask_folder(self, "Save all enlarged images to", start)
         if folder is None:
             return 0
         self.settings["paths/save_dir"] = str(folder)
