@@ -16,7 +16,7 @@ collector's timer (:mod:`carsr_gui.gui.garbage`) on the GUI thread, while the ba
 ``--idle`` seconds after, then 10 s with generation 2 made due (as in a long session), by what
 each tick did:
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/measure_stall.py --batch 50 --size 640x480 --no-network
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/measure_stall.py --batch 50 --size 1600x1200 --no-network --idle 30
 """
 
 from __future__ import annotations
