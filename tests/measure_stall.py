@@ -10,11 +10,19 @@ It prints the longest stall of each stage:
 
 ``--no-network`` passes tiles through the engine unchanged (the window's work is the same; the
 enlargement takes seconds instead of minutes).
+
+``--batch N`` instead opens N photos of ``--size`` at once and times each tick of the garbage
+collector's timer (:mod:`carsr_gui.gui.garbage`) on the GUI thread, while the batch runs and for
+``--idle`` seconds after, then 10 s with generation 2 made due (as in a long session), by what
+each tick did:
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/measure_stall.py --batch 50 --size 1600x1200 --no-network --idle 30
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -42,6 +50,8 @@ def main() -> int:
     p.add_argument("--size", default="4000x3000")
     p.add_argument("--no-network", action="store_true")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=0, help="time the collector's ticks over N photos")
+    p.add_argument("--idle", type=float, default=90.0, help="seconds of ticks after the batch")
     args = p.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -77,6 +87,9 @@ def main() -> int:
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
         loop.exec()
         signal.disconnect(loop.quit)
+
+    if args.batch:
+        return measure_collector_ticks(args.batch, width, height, args.device, args.idle, wait_for)
 
     with tempfile.TemporaryDirectory(prefix="carsr-stall-") as tmp:
         src = Path(tmp) / "photo.jpg"
@@ -143,6 +156,77 @@ def main() -> int:
         k: v for k, v in stalls.items() if not k.startswith(("start", "after", "Tensor", "idle"))
     }
     print(f"longest stall of the event loop with the photo: {max(photo.values()):.0f} ms")
+    return 0
+
+
+def measure_collector_ticks(
+    count: int, width: int, height: int, device: str, idle: float, wait_for
+) -> int:
+    """Time every tick of the collector's timer in the GUI thread: the batch, then ``idle`` s."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from carsr_gui.gui import garbage
+    from carsr_gui.gui.main_window import MainWindow
+    from carsr_gui.gui.settings import Settings
+
+    ticks: list[tuple[float, bool, int | None]] = []  # ms, generation 2 due, generation collected
+    collect_due = garbage.collect_due
+
+    def timed() -> int | None:
+        counts, thresholds = gc.get_count(), gc.get_threshold()
+        start = time.perf_counter()
+        generation = collect_due()
+        ticks.append(((time.perf_counter() - start) * 1000, counts[2] > thresholds[2], generation))
+        return generation
+
+    garbage.collect_due = timed  # before the worker starts: hold() connects the timer to it
+    with tempfile.TemporaryDirectory(prefix="carsr-ticks-") as tmp:
+        photos = []
+        for n in range(count):
+            photos.append(Path(tmp) / f"car{n:03}.jpg")
+            make_photo(photos[-1], width, height)
+        settings = Settings(Path(tmp) / "settings.ini")
+        settings["process/device"] = device
+        window = MainWindow(settings)
+        window.show()
+        wait_for(window.presenter.engine_ready, 600)
+        start = time.perf_counter()
+        window.open_paths(photos)
+        wait_for(window.batch_finished, 3600)
+        seconds = time.perf_counter() - start
+        during = len(ticks)
+
+        def pause(ms: float) -> None:
+            loop = QEventLoop()
+            QTimer.singleShot(int(ms), loop.quit)
+            loop.exec()
+
+        pause(idle * 1000)
+        idled = len(ticks)
+        # A long session gets there by itself: generation 2 due (after 11 collections of
+        # generation 1), collected in full, and due again before it has grown by a quarter.
+        for _ in range(2):
+            for _ in range(gc.get_threshold()[2] + 1):
+                gc.collect(1)
+            pause(2 * garbage.INTERVAL_MS)
+        pause(10_000)
+        window.close()
+
+    print(
+        f"{count} photos of {width}x{height} in {seconds:.0f} s; {during} ticks, then "
+        f"{idled - during} idle, then {len(ticks) - idled} with generation 2 made due; "
+        f"{len(gc.get_objects())} objects tracked"
+    )
+
+    def kind(due: bool, generation: int | None) -> str:
+        did = "nothing" if generation is None else f"generation {generation}"
+        return f"{'2 due, not grown: ' if due and generation != 2 else ''}{did}"
+
+    for name in sorted({kind(due, g) for _, due, g in ticks}):
+        ms = np.array([t[0] for t in ticks if kind(t[1], t[2]) == name])
+        print(
+            f"  {name:<32} {ms.size:4} ticks: median {np.median(ms):7.2f} ms, max {ms.max():7.2f} ms"
+        )
     return 0
 
 

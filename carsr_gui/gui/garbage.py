@@ -22,26 +22,38 @@ INTERVAL_MS = 500
 _holders = 0
 _was_enabled = True
 _timer: QTimer | None = None
-#: The oldest generation's size after the last full collection. Like the interpreter, a full
-#: collection waits until that generation has grown by a quarter: with TensorFlow and the model
-#: loaded one takes 0.25-0.9 s, all of it under Python's lock.
+#: The oldest generation's size after the last full collection, and the objects moved into it
+#: since (survivors of collections of generation 1). Like the interpreter, a full collection waits
+#: until that generation has grown by a quarter: with TensorFlow and the model loaded one takes
+#: 0.25-0.9 s, all of it under Python's lock. Counting survivors walks only the young
+#: generations: listing the oldest on every tick stalled the GUI thread (tests/measure_stall.py).
 _long_lived = 0
+_promoted = 0
 
 
 def collect_due() -> int | None:
     """Collect the oldest generation whose count is over its threshold, as the interpreter's own
     collector would; returns that generation, or None when none is due."""
-    global _long_lived
     counts, thresholds = gc.get_count(), gc.get_threshold()
     for generation in (2, 1, 0):
         if thresholds[generation] and counts[generation] > thresholds[generation]:
-            if generation == 2 and len(gc.get_objects(2)) <= _long_lived * 5 // 4:
-                generation = 1
-            gc.collect(generation)
-            if generation == 2:
-                _long_lived = len(gc.get_objects(2))
+            if generation == 2 and _promoted <= _long_lived // 4:
+                continue  # not grown enough to be worth it: the younger ones may be due
+            _collect(generation)
             return generation
     return None
+
+
+def _collect(generation: int) -> None:
+    global _long_lived, _promoted
+    if generation == 0:
+        gc.collect(0)
+    elif generation == 1:
+        young = len(gc.get_objects(0)) + len(gc.get_objects(1))
+        _promoted += max(young - gc.collect(1), 0)
+    else:
+        gc.collect(2)
+        _long_lived, _promoted = len(gc.get_objects(2)), 0
 
 
 def hold() -> None:

@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (
 
 from carsr_gui import __version__, image_io
 from carsr_gui.batch import FINISHED, Item, State
-from carsr_gui.gui import menus, messages, saving
+from carsr_gui.gui import menus, messages, save_folder, saving
 from carsr_gui.gui.compare_view import CompareView
 from carsr_gui.gui.display import Shown
+from carsr_gui.gui.drop_hint import DropHint
 from carsr_gui.gui.feature_panel import FeatureControls
 from carsr_gui.gui.presenter import BatchPresenter
 from carsr_gui.gui.queue_view import QueueView
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.presenter = BatchPresenter(self.settings, self._make_factory(), parent=self)
         self._build_views()
         menus.setup(self)
+        self._build_hint()
         self._build_status_bar()
         self._restore_settings()
 
@@ -122,6 +124,20 @@ class MainWindow(QMainWindow):
         self.split.before_changed.connect(lambda key: self.store_setting("view/before", key))
         self.sync.zoom_changed.connect(self._zoom_changed)
 
+    def _build_hint(self) -> None:
+        """Shown instead of the panels while the queue is empty (it needs the open actions)."""
+        self.hint = DropHint(self.open_action, self.sample_action)
+        self.stack.addWidget(self.hint)
+        model = self.queue.model()
+        model.rowsInserted.connect(self._show_page)
+        model.rowsRemoved.connect(self._show_page)
+        self._show_page()
+
+    def _show_page(self) -> None:
+        empty = self.queue.count() == 0
+        split = self.split_action.isChecked()
+        self.stack.setCurrentWidget(self.hint if empty else self.split if split else self.compare)
+
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.image_progress = QProgressBar()
@@ -130,6 +146,7 @@ class MainWindow(QMainWindow):
         self.batch_progress = QProgressBar()
         self.batch_progress.setMaximumWidth(180)
         self.batch_progress.setFormat("%v of %m images")
+        self.batch_progress.setVisible(False)  # until a batch of several photos runs
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setToolTip(
@@ -425,7 +442,7 @@ class MainWindow(QMainWindow):
             self.compare.update_features(picture, item.result.shapes["output"][0])
 
     def set_split(self, on: bool) -> None:
-        self.stack.setCurrentWidget(self.split if on else self.compare)
+        self._show_page()
         self.settings["view/layout"] = "split" if on else "panels"
         QTimer.singleShot(0, self.sync.refresh)
 
@@ -460,7 +477,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Nothing to save yet: select a finished image")
             return None
         fmt = self.settings["save/format"]
-        folder = self._folder("paths/save_dir") or item.job.path.parent
+        folder = save_folder.default_folder(item.job.path, self._folder("paths/save_dir"))
         chosen = messages.ask_save_file(
             self, self.presenter.default_path(job_id, folder, fmt), saving.name_filter()
         )
@@ -483,12 +500,12 @@ class MainWindow(QMainWindow):
     def save_all(self) -> int:
         """Save every finished image to a folder as ``<stem>_x<scale>.<ext>``, numbered when
         taken, on a helper thread; returns how many are being saved."""
-        if not any(item.result is not None for item in self.presenter.batch.items.values()):
+        done = [item for item in self.presenter.batch.items.values() if item.result is not None]
+        if not done:
             self.statusBar().showMessage("Nothing to save yet")
             return 0
-        folder = messages.ask_folder(
-            self, "Save all enlarged images to", self._folder("paths/save_dir")
-        )
+        start = save_folder.default_folder(done[0].job.path, self._folder("paths/save_dir"))
+        folder = messages.ask_folder(self, "Save all enlarged images to", start)
         if folder is None:
             return 0
         self.settings["paths/save_dir"] = str(folder)
@@ -521,11 +538,12 @@ class MainWindow(QMainWindow):
             except WeightsError as exc:
                 lines.append(f"{name} weights: {exc}")
         summary = "<br>".join(lines)
+        running = self.presenter.engine_description or "(loading)"
         messages.about(
             self,
             "About carsr",
             f"<b>carsr {__version__}</b><br>Sharper car photos, twice as large, with a Keras "
-            f"autoencoder.<br><br>Model: {summary}<br>Running on: {self.engine_description or '(loading)'}"
+            f"autoencoder.<br><br>Model: {summary}<br>Running on: {running}"
             + f"<br><br>Open Sample shows {SAMPLE}: {SAMPLE_LICENCE}.",
         )
 

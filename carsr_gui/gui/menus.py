@@ -135,7 +135,6 @@ def _build_menus_and_toolbar(window) -> None:
     file.addActions([window.open_action, window.open_folder_action, window.sample_action])
     window.recent_menu = file.addMenu("Open &Recent")
     window.recent_menu.aboutToShow.connect(lambda: fill_recent(window))
-    lambda: fill_recent(window)()
     file.addSeparator()
     file.addActions([window.save_action, window.save_all_action])
     file.addSeparator()

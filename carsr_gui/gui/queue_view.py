@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QColor, QIcon, QPalette, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QListWidget, QListWidgetItem, QWidget
 
 from carsr_gui.batch import State
+from carsr_gui.gui.drop_hint import QUEUE_HINT
 from carsr_gui.gui.imaging import to_pixmap
 
 THUMB = 64
@@ -36,6 +37,19 @@ class QueueView(QListWidget):
         self._info: dict[int, dict] = {}
         self._placeholder = _placeholder_icon()
         self.currentItemChanged.connect(self._current_changed)
+        self.empty_hint = QLabel(QUEUE_HINT, self.viewport())
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.model().rowsInserted.connect(self._show_hint)
+        self.model().rowsRemoved.connect(self._show_hint)
+
+    def _show_hint(self) -> None:
+        self.empty_hint.setVisible(self.count() == 0)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.empty_hint.setGeometry(self.viewport().rect().adjusted(12, 12, -12, -12))
 
     def add(self, job_id: int, path: Path) -> None:
         item = QListWidgetItem(self._placeholder, "")

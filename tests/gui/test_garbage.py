@@ -89,20 +89,66 @@ def test_collect_due_collects_the_oldest_generation_over_its_threshold():
         gc.enable()
 
 
-def test_a_full_collection_waits_until_the_oldest_generation_has_grown_by_a_quarter(monkeypatch):
+@pytest.fixture
+def listed(monkeypatch):
+    """The generation of every ``gc.get_objects`` call (None: all), under thresholds of 1 with
+    automatic collection off, as while held; starts after a full collection."""
+    calls: list[int | None] = []
+    get_objects = gc.get_objects
+
+    def spy(generation=None):
+        calls.append(generation)
+        return get_objects(generation)
+
     old = gc.get_threshold()
     gc.disable()
-    try:
-        gc.collect()
-        gc.set_threshold(100_000, 1, 1)
-        gc.collect(1)
-        gc.collect(1)  # each counts towards generation 2: it is due
-        monkeypatch.setattr(garbage, "_long_lived", len(gc.get_objects(2)))
-        assert garbage.collect_due() == 1  # as big as after the last full one: not worth it
-        gc.collect(1)
-        monkeypatch.setattr(garbage, "_long_lived", len(gc.get_objects(2)) * 3 // 4)
-        assert garbage.collect_due() == 2
-        assert abs(garbage._long_lived - len(gc.get_objects(2))) < 100  # its new size
-    finally:
-        gc.set_threshold(*old)
-        gc.enable()
+    gc.collect()
+    gc.set_threshold(1, 1, 1)
+    monkeypatch.setattr(gc, "get_objects", spy)
+    monkeypatch.setattr(garbage, "_long_lived", 0)
+    monkeypatch.setattr(garbage, "_promoted", 0, raising=False)
+    yield calls
+    gc.set_threshold(*old)
+    gc.enable()
+
+
+def make_oldest_due() -> None:
+    for _ in range(gc.get_threshold()[2] + 1):
+        gc.collect(1)  # each counts towards generation 2
+
+
+def test_a_full_collection_waits_until_the_oldest_generation_has_grown_by_a_quarter(
+    listed, monkeypatch
+):
+    make_oldest_due()
+    monkeypatch.setattr(garbage, "_long_lived", 10**9)  # hardly grown
+    for _ in range(5):  # tick after tick while it is due: the oldest is never listed
+        junk = [[] for _ in range(10)]  # the younger ones become due
+        assert garbage.collect_due() != 2
+        del junk
+    assert gc.get_count()[2] > gc.get_threshold()[2]  # still due
+    assert 2 not in listed and None not in listed
+
+    make_oldest_due()
+    monkeypatch.setattr(garbage, "_long_lived", 100_000)
+    monkeypatch.setattr(garbage, "_promoted", 25_000)  # grown by a quarter exactly: not yet
+    assert garbage.collect_due() != 2
+    monkeypatch.setattr(garbage, "_promoted", 25_001)
+    assert garbage.collect_due() == 2
+    assert gc.get_count()[2] == 0
+    assert garbage._promoted == 0
+    assert abs(garbage._long_lived - len(gc.get_objects(2))) < 100  # its new size
+
+
+def test_collecting_generation_1_counts_its_survivors_into_the_oldest(listed):
+    kept = [[] for _ in range(1000)]
+    cycles = [[] for _ in range(500)]
+    for cycle in cycles:
+        cycle.append(cycle)
+    del cycles  # unreachable: collected, not moved on
+    gc.collect(0)
+    gc.collect(0)  # generation 1 is due and holds them all; generation 2 is not
+    assert garbage.collect_due() == 1
+    assert 1000 <= garbage._promoted < 1100
+    assert 2 not in listed and None not in listed
+    del kept

@@ -6,6 +6,7 @@ import hashlib
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -394,7 +395,7 @@ def test_open_sample_queues_the_shipped_photo(qtbot, make_window, tmp_path, monk
     assert window.queue.count() == 1
 
 
-def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings):
+def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings, tmp_path):
     first = make_window()
     first.resize(760, 540)
     size = (first.width(), first.height())
@@ -409,7 +410,10 @@ def test_settings_are_restored_in_a_new_window(qtbot, make_window, settings):
     second = make_window(settings_=settings)
     assert (second.width(), second.height()) == size
     assert second.splitter.sizes()[0] == queue_width
-    assert second.split_action.isChecked() and second.stack.currentWidget() is second.split
+    assert second.split_action.isChecked() and second.stack.currentWidget() is second.hint
+    with qtbot.waitSignal(second.batch_finished, timeout=TIMEOUT):
+        second.open_paths([write_image(tmp_path / "car.png")])  # its page is the split view
+    assert second.stack.currentWidget() is second.split
     assert second.eval_action.isChecked()
     assert (second.features.mode, second.features.channel) == ("channel", 5)
 
@@ -460,29 +464,66 @@ def test_best_quality_rebuilds_the_engine_with_tta_and_is_remembered(
     assert worker.engine_factory(options)().default.passes == 8
 
 
-def test_the_model_setting_rebuilds_the_engine_and_is_remembered(
-    qtbot, settings, tiny_factory, monkeypatch
+class TaggedEngine:
+    """The tiny engine, built for one model setting: it records the setting of every photo it
+    enlarges in ``served``."""
+
+    def __init__(self, engine, model: str, served: list[str]) -> None:
+        self.engine, self.model, self.served = engine, model, served
+
+    @property
+    def description(self) -> str:
+        return f"{self.engine.description}, {self.model} model"
+
+    def upscale_photo(self, photo, scale=2, progress=None, cancel=None):
+        self.served.append(self.model)
+        return self.engine.upscale_photo(photo, scale, progress, cancel)
+
+    def upscale(self, rgb, scale=2, progress=None, cancel=None):
+        self.served.append(self.model)
+        return self.engine.upscale(rgb, scale, progress, cancel)
+
+
+def test_the_model_setting_rebuilds_the_engine_in_the_worker_and_is_remembered(
+    qtbot, settings, tiny_engine, tmp_path, monkeypatch
 ):
     from carsr_gui.gui import main_window
 
-    built = []
+    built = []  # (model setting, in the GUI thread?) of each engine built
+    served = []  # the model setting of the engine that enlarged each photo
 
     def factory(options):
-        built.append(options)
-        return tiny_factory
+        def build():
+            built.append((options.model, threading.current_thread() is threading.main_thread()))
+            return TaggedEngine(tiny_engine, options.model, served)
+
+        return build
+
+    def shown_window():
+        window = main_window.MainWindow(settings)
+        qtbot.addWidget(window)
+        with qtbot.waitSignal(window.presenter.engine_ready, timeout=TIMEOUT):
+            window.show()
+        return window
 
     monkeypatch.setattr(main_window, "engine_factory", factory)
-    window = main_window.MainWindow(settings)
-    qtbot.addWidget(window)
-    assert settings["process/model"] == "auto" and built[-1].model == "auto"
+    photo = write_image(tmp_path / "car.png")
+    window = shown_window()
+    assert built == [("auto", False)]
     jpeg = next(a for a in window.model_menu.actions() if a.data() == "jpeg")
-    jpeg.trigger()
-    assert settings["process/model"] == "jpeg" and built[-1].model == "jpeg"
+    with qtbot.waitSignal(window.presenter.engine_ready, timeout=TIMEOUT) as ready:
+        jpeg.trigger()
+    assert ready.args[0].endswith(", jpeg model")
+    assert built == [("auto", False), ("jpeg", False)]
+    run_batch(qtbot, window, [photo])
+    assert served == ["jpeg"] and settings["process/model"] == "jpeg"
     window.close()
-    again = main_window.MainWindow(settings)
-    qtbot.addWidget(again)
-    assert built[-1].model == "jpeg"
+
+    again = shown_window()
+    assert built[2:] == [("jpeg", False)]
     assert next(a for a in again.model_menu.actions() if a.data() == "jpeg").isChecked()
+    run_batch(qtbot, again, [photo])
+    assert served == ["jpeg", "jpeg"]
     again.close()
 
 
