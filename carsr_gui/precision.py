@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from carsr_gui import devices
+from carsr_gui.tiling import GRID
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def sample_pair() -> tuple[np.ndarray, np.ndarray]:
     from carsr_gui import image_io, resample
     from carsr_gui.resources import resource
 
-    hr = resample.crop_to_multiple(image_io.load(resource("sample_car.png")).rgb, 4)
+    hr = resample.crop_to_multiple(image_io.load(resource("sample_car.png")).rgb, GRID)
     return hr, resample.enlarge(resample.make_low_res(hr))
 
 
@@ -205,7 +206,7 @@ def measure(
     build or run are passed over, with the reason logged."""
     start = time.perf_counter()
     hr, bicubic = sample_pair()
-    top, left = (np.array(bicubic.shape[:2]) - PROBE_TILE) // 2 // 4 * 4
+    top, left = (np.array(bicubic.shape[:2]) - PROBE_TILE) // 2 // GRID * GRID
     tile = np.ascontiguousarray(bicubic[top : top + PROBE_TILE, left : left + PROBE_TILE])[None]
     choice = Choice("fp32", key=cache_key(device, architecture), measured=True)
     runners: dict[str, Runner] = {}
