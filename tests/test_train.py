@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -528,3 +529,33 @@ def test_a_crash_while_installing_weights_leaves_a_pair_the_app_accepts(
 
     training.install_weights(new, folder, {"summary": "again"})  # and the next install tidies
     assert sorted(p.name for p in folder.iterdir()) == ["carsr_x2.weights.h5", resources.CARD_NAME]
+
+
+def test_every_training_option_is_a_command_line_option_with_its_default(tmp_path, monkeypatch):
+    import argparse
+    from dataclasses import MISSING, fields
+
+    from carsr_gui import cli
+
+    sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = {s for a in sub.choices["train"]._actions for s in a.option_strings}
+    args = cli.parser().parse_args(["train", "--data", "photos"])
+    for f in fields(training.TrainConfig):
+        assert f"--{f.name.replace('_', '-')}" in options
+        assert getattr(args, f.name) == (Path("photos") if f.default is MISSING else f.default)
+
+    # And the command line hands each one to the run.
+    seen = []
+    monkeypatch.setattr(training, "train", lambda cfg: seen.append(cfg))
+    argv = ["train", "--data", "d", "--steps-per-epoch", "7", "--jpeg-quality", "40-50"]
+    assert cli.main([*argv, "--resume", "--init", "w.h5", "--timeout", "5"]) == 0
+    assert seen == [
+        training.TrainConfig(
+            data=Path("d"),
+            steps_per_epoch=7,
+            jpeg_quality=(40, 50),
+            resume=True,
+            init=Path("w.h5"),
+            timeout=5.0,
+        )
+    ]
