@@ -152,12 +152,6 @@ def psnr_sums(model, pairs: Sequence[Pair]) -> np.ndarray:
     return sums
 
 
-def validate(model, pairs: Sequence[Pair]) -> tuple[float, float]:
-    """Mean RGB PSNR of the model and of bicubic over ``pairs``."""
-    got, base, n = psnr_sums(model, pairs)
-    return float(got / n), float(base / n)
-
-
 def make_strategy(name: str, timeout: float = DEFAULT_TIMEOUT):
     """The tf.distribute strategy: Mirrored on several local GPUs, MultiWorker under TF_CONFIG.
 

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 LOSSES = {"l1": "mae", "mse": "mse"}
 DEGRADATIONS = ("clean", "jpeg")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
-#: Seconds a worker waits for the others (at start, and in each exchange) before giving up.
+#: Seconds a worker waits for the others to join at start, and in each training step's
+#: exchange, before giving up (the exchanges after decoding and validating photos, work of
+#: unequal length, wait for the slowest; a dead worker is noticed by the heartbeats).
 DEFAULT_TIMEOUT = 60.0
 
 
