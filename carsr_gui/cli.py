@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from carsr_gui import __version__, batch, devices, image_io, tiling
 from carsr_gui.engine import SCALES
 from carsr_gui.model_choice import MODEL_SETTINGS, describe_auto
 from carsr_gui.tiling import DEFAULT_MARGIN, DEFAULT_TILE
+from carsr_gui.train_config import DEGRADATIONS, LOSSES, STRATEGIES, TrainConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -214,37 +216,14 @@ def cmd_quantize(args) -> int:
 def cmd_train(args) -> int:
     import os
 
-    from carsr_gui.train import TrainConfig, run_local_workers, train, worker_argv
+    from carsr_gui.train import run_local_workers, train, worker_argv
 
     if args.workers > 1:
         if "TF_CONFIG" in os.environ:
             say(None, "--workers starts a cluster of its own: unset TF_CONFIG, or leave --workers")
             return EXIT_USAGE
         return run_local_workers(worker_argv(args.argv), args.workers, grace=args.timeout + 30)
-    cfg = TrainConfig(
-        data=args.data,
-        val=args.val,
-        out=args.out,
-        variant=args.variant,
-        steps=args.steps,
-        batch=args.batch,
-        patch=args.patch,
-        lr=args.lr,
-        loss=args.loss,
-        dropout=args.dropout,
-        seed=args.seed,
-        precision=args.precision,
-        strategy=args.strategy,
-        resume=args.resume,
-        init=args.init,
-        width=args.width,
-        steps_per_epoch=args.steps_per_epoch,
-        val_images=args.val_images,
-        degradation=args.degradation,
-        jpeg_quality=args.jpeg_quality,
-        jpeg_fraction=args.jpeg_fraction,
-        timeout=args.timeout,
-    )
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     weights = train(cfg)
     if weights is not None:  # None: a worker other than the chief
         print(f"weights written to {weights}")
@@ -429,64 +408,67 @@ def parser() -> argparse.ArgumentParser:
     qu.set_defaults(func=cmd_quantize)
 
     tr = sub.add_parser("train", help="train the model on a folder of photos")
-    tr.add_argument("--data", type=Path, required=True)
-    tr.add_argument("--val", type=Path)
-    tr.add_argument("--out", type=Path, default=Path("runs/carsr"))
-    tr.add_argument("--steps", type=_positive, default=20_000)
-    tr.add_argument("--steps-per-epoch", type=_positive, default=250)
-    tr.add_argument(
-        "--val-images", type=_positive, default=50, help="validation photos scored per epoch"
+    # Every option of TrainConfig, with its default from there (``--workers`` is the CLI's own).
+    train_default = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+
+    def train_option(name: str, **kwargs) -> None:
+        if name in train_default:
+            kwargs["default"] = train_default[name]
+        tr.add_argument(f"--{name.replace('_', '-')}", **kwargs)
+
+    train_option("data", type=Path, required=True)
+    train_option("val", type=Path)
+    train_option("out", type=Path)
+    train_option("steps", type=_positive)
+    train_option("steps_per_epoch", type=_positive)
+    train_option("val_images", type=_positive, help="validation photos scored per epoch")
+    train_option("batch", type=_positive)
+    train_option("patch", type=_positive)
+    train_option("lr", type=float)
+    train_option(
+        "loss", choices=tuple(LOSSES), help="default l1; on --resume, the checkpoint's own"
     )
-    tr.add_argument("--batch", type=_positive, default=16)
-    tr.add_argument("--patch", type=_positive, default=64)
-    tr.add_argument("--lr", type=float, default=1e-3)
-    tr.add_argument(
-        "--loss", choices=("l1", "mse"), help="default l1; on --resume, the checkpoint's own"
+    train_option(
+        "dropout", type=float, help="rate of the seed's dropout layer (default %(default)s)"
     )
-    tr.add_argument(
-        "--dropout", type=float, default=0.0, help="rate of the seed's dropout layer (default 0)"
-    )
-    tr.add_argument(
-        "--degradation",
-        choices=("clean", "jpeg"),
-        default="clean",
+    train_option(
+        "degradation",
+        choices=DEGRADATIONS,
         help="jpeg: most low-res patches are saved as a JPEG of a random quality first",
     )
-    tr.add_argument(
-        "--jpeg-quality",
+    train_option(
+        "jpeg_quality",
         type=_quality_range,
-        default=(30, 95),
         metavar="LO-HI",
-        help="JPEG qualities drawn for --degradation jpeg (default 30-95)",
+        help="JPEG qualities drawn for --degradation jpeg (default {}-{})".format(
+            *train_default["jpeg_quality"]
+        ),
     )
-    tr.add_argument(
-        "--jpeg-fraction",
+    train_option(
+        "jpeg_fraction",
         type=float,
-        default=0.85,
-        help="share of patches made from a JPEG under --degradation jpeg (default 0.85)",
+        help="share of patches made from a JPEG under --degradation jpeg (default %(default)s)",
     )
-    tr.add_argument("--variant", choices=("carsr", "seed"), default="carsr")
-    tr.add_argument("--width", type=_positive, default=64, help=argparse.SUPPRESS)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--precision", choices=devices.PRECISIONS, default="auto")
-    tr.add_argument(
-        "--strategy", choices=("auto", "default", "mirrored", "multiworker"), default="auto"
-    )
+    train_option("variant", choices=("carsr", "seed"))
+    train_option("width", type=_positive, help=argparse.SUPPRESS)
+    train_option("seed", type=int)
+    train_option("precision", choices=devices.PRECISIONS)
+    train_option("strategy", choices=STRATEGIES)
     tr.add_argument(
         "--workers",
         type=_positive,
         default=1,
         help="train as N worker processes on this machine (a local cluster, see the README)",
     )
-    tr.add_argument(
-        "--timeout",
+    train_option(
+        "timeout",
         type=_seconds,
-        default=60.0,
-        help="seconds a worker waits for the others before the run ends with an error (default 60)",
+        help="seconds a worker waits for the others before the run ends with an error "
+        "(default %(default)g)",
     )
-    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
-    tr.add_argument(
-        "--init",
+    train_option("resume", action="store_true", help="continue the run in --out")
+    train_option(
+        "init",
         type=Path,
         metavar="WEIGHTS",
         help="start a new run from these weights (e.g. model_weights/carsr_x2.weights.h5)",

@@ -130,6 +130,7 @@ def quantize(weights: Path) -> dict:
     import hashlib
     import json
 
+    from carsr_gui import atomic
     from carsr_gui.runner import weights_layout
     from carsr_gui.tf_setup import tf
 
@@ -141,7 +142,7 @@ def quantize(weights: Path) -> dict:
     keras_model.load_weights(weights)
     model = convert(keras_model)
     target = path_for(weights)
-    _write_atomically(target, model)
+    atomic.write_bytes(target, model)
     record = {
         "file": target.name,
         "sha256": hashlib.sha256(model).hexdigest(),
@@ -156,23 +157,5 @@ def quantize(weights: Path) -> dict:
         if card.get("weights") == weights.name:
             card["int8"] = {**card.get("int8", {}), **record}
             text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
-            _write_atomically(card_path, text.encode("utf-8"))
+            atomic.write_text(card_path, text)
     return record
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

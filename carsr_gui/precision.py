@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -132,19 +131,16 @@ def cached(device: str, architecture: str) -> Choice | None:
 def _store(choice: Choice) -> None:
     """Add ``choice`` to the cache file atomically; a cache that cannot be written costs only a
     probe at the next start."""
+    from carsr_gui import atomic
+
     path = cache_file()
     data = _read_cache()
-    data[choice.key] = {k: v for k, v in asdict(choice).items() if k not in ("measured",)}
+    data[choice.key] = {k: v for k, v in asdict(choice).items() if k != "measured"}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".precision-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(data, indent=1))
     except OSError as exc:
         log.warning("cannot write the precision cache %s: %s", path, exc)
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(tmp)
 
 
 def forget(device: str | None = None) -> bool:
@@ -158,7 +154,9 @@ def forget(device: str | None = None) -> bool:
     kept = {k: v for k, v in data.items() if not k.startswith(f"{device} | ")}
     if kept == data:
         return False
-    cache_file().write_text(json.dumps(kept, indent=1))
+    from carsr_gui import atomic
+
+    atomic.write_text(cache_file(), json.dumps(kept, indent=1))
     return True
 
 

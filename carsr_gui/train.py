@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -20,51 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from carsr_gui import image_io, jpeg, metrics, resample
-from carsr_gui.model import MULTIPLE, Variant, build_model, inference
+from carsr_gui import atomic, image_io, jpeg, metrics, resample
+from carsr_gui.model import MULTIPLE, build_model, inference
+from carsr_gui.train_config import DEFAULT_TIMEOUT, LOSSES, TrainConfig
 
-LOSSES = {"l1": "mae", "mse": "mse"}
-DEGRADATIONS = ("clean", "jpeg")
 #: JPEG context around a patch, in low-res pixels: the bicubic filter's reach (2) and more, so
 #: that a patch's enlargement equals the whole photo's; drawn at random per patch so that the
 #: 8x8 block grid falls at every phase relative to the patch (and the 4-pixel pooling grid).
 JPEG_CONTEXT = (4, 20)
-#: Seconds a worker waits for the others (at start, and in each exchange) before giving up.
-DEFAULT_TIMEOUT = 60.0
 CHECKPOINT = "checkpoint.keras"
 #: The run's state (epoch, config) inside the checkpoint's zip, written with it in one step.
 STATE_ENTRY = "carsr_state.json"
-
-
-@dataclass
-class TrainConfig:
-    data: Path
-    val: Path | None = None
-    out: Path = Path("runs/carsr")
-    variant: Variant = "carsr"
-    width: int = 64
-    steps: int = 20_000
-    batch: int = 16
-    patch: int = 64
-    lr: float = 1e-3
-    # None: L1 for a new run, the checkpoint's own loss on --resume.
-    loss: str | None = None
-    # The seed's Dropout(0.3) after the first pool: noise in the features of a regression net
-    # slows fitting and costs PSNR, and inference never uses it, so training turns it off.
-    dropout: float = 0.0
-    # "jpeg": most patches' low-res is saved as a JPEG of a random quality before enlarging.
-    degradation: str = "clean"
-    jpeg_quality: tuple[int, int] = (30, 95)
-    jpeg_fraction: float = 0.85
-    steps_per_epoch: int = 250
-    val_images: int = 50
-    seed: int = 0
-    precision: str = "auto"
-    strategy: str = "auto"
-    timeout: float = DEFAULT_TIMEOUT
-    resume: bool = False
-    # A new run that starts from these weights (e.g. the bundled ones) with a fresh optimizer.
-    init: Path | None = None
 
 
 @dataclass
@@ -183,12 +150,6 @@ def psnr_sums(model, pairs: Sequence[Pair]) -> np.ndarray:
             1,
         )
     return sums
-
-
-def validate(model, pairs: Sequence[Pair]) -> tuple[float, float]:
-    """Mean RGB PSNR of the model and of bicubic over ``pairs``."""
-    got, base, n = psnr_sums(model, pairs)
-    return float(got / n), float(base / n)
 
 
 def make_strategy(name: str, timeout: float = DEFAULT_TIMEOUT):
@@ -341,30 +302,45 @@ def read_state(out: Path) -> dict:
         raise SystemExit(f"carsr: {out / 'state.json'}: cannot resume: {exc}") from None
 
 
-def _replace(tmp: Path, dest: Path) -> None:
-    """Move a fully written ``tmp`` over ``dest`` in one step (flushed first: a crash leaves
-    either the old file or the new one)."""
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
-
-
 def save_checkpoint(model, folder: Path, state: dict) -> None:
-    """Write ``checkpoint.keras`` with the run's state inside it (so the two always agree)
-    atomically, then ``state.json``, a readable copy of that state."""
-    tmp = folder / "checkpoint.tmp.keras"
-    model.save(tmp)
-    with zipfile.ZipFile(tmp, "a") as zf:
-        zf.writestr(STATE_ENTRY, json.dumps(state, default=str))
-    _replace(tmp, folder / CHECKPOINT)
-    tmp = folder / "state.tmp.json"
-    tmp.write_text(json.dumps(state, default=str))
-    _replace(tmp, folder / "state.json")
+    """Replace ``checkpoint.keras``, with the run's state inside it (so the two always agree),
+    in one step; then ``state.json``, a readable copy of that state."""
+    text = json.dumps(state, default=str)
+
+    def write(tmp: Path) -> None:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as zf:
+            zf.writestr(STATE_ENTRY, text)
+
+    atomic.replace_with(folder / CHECKPOINT, write)
+    atomic.write_text(folder / "state.json", text)
+
+
+def append_log(path: Path, row: dict) -> None:
+    """Add ``row`` to the CSV log at ``path`` (with a header if new), replacing the file in one
+    step: a crash leaves the log with or without the row, never half of it."""
+    old = path.read_bytes() if path.exists() else b""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(row))
+    if not old:
+        writer.writeheader()
+    writer.writerow(row)
+    atomic.write_bytes(path, old + buf.getvalue().encode())
+
+
+def save_epoch(model, folder: Path, state: dict, row: dict, log_path: Path | None) -> None:
+    """Write what an epoch leaves, the checkpoint last: it is the one a resumed run starts from
+    (and whose epoch trims the log, :func:`trim_log`), so a crash at any point leaves files that
+    load and a log that, once trimmed, has a row for each epoch up to the checkpoint's."""
+    if log_path is not None:
+        append_log(log_path, row)
+    save_float32_weights(model, folder / "model.weights.h5")
+    save_checkpoint(model, folder, state)
 
 
 def trim_log(path: Path, epochs: int) -> None:
-    """Drop the rows of epochs after ``epochs`` (written after the last checkpoint that a
-    resumed run starts from), so that the log does not repeat them."""
+    """Drop the rows of epochs after ``epochs`` (written before a checkpoint that a crash kept
+    from being written), so that a resumed run does not repeat them."""
     if not path.exists():
         return
     with path.open(newline="") as f:
@@ -372,12 +348,14 @@ def trim_log(path: Path, epochs: int) -> None:
     kept = [r for r in rows if int(r["epoch"]) <= epochs]
     if len(kept) == len(rows):
         return
-    tmp = path.with_name("log.tmp.csv")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(kept)
-    _replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(kept)
+
+    atomic.replace_with(path, write)
 
 
 def weights_digest(model) -> str:
@@ -406,11 +384,7 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
     say = log if worker.chief else lambda message: None
     if worker.count > 1:
         say(f"{worker.count} workers, {strategy.num_replicas_in_sync} replicas in sync")
-    if cfg.batch % strategy.num_replicas_in_sync:
-        raise SystemExit(
-            f"carsr: --batch {cfg.batch} must be a multiple of the "
-            f"{strategy.num_replicas_in_sync} replicas"
-        )
+    check_batch(cfg.batch, strategy.num_replicas_in_sync)
     keras.utils.set_random_seed(cfg.seed)
     policy = devices.training_policy(cfg.precision)
     keras.mixed_precision.set_global_policy(policy)
@@ -421,8 +395,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
         folder = cfg.out
     else:
         folder = Path(tempfile.mkdtemp(prefix="carsr-worker-"))
+    run = Run(cfg, strategy, worker, folder, say)
     try:
-        return _train(cfg, strategy, worker, state, folder, say, log)
+        run.restore_or_build(state)
+        run.prepare_data()
+        run.loop()
+        if worker.count > 1:
+            log(f"{worker}: finished with weights {weights_digest(run.model)}")
+        return cfg.out / "model.weights.h5" if worker.chief else None
     except (
         tf.errors.UnavailableError,
         tf.errors.DeadlineExceededError,
@@ -432,12 +412,27 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> Path | None:
         if worker.count == 1:
             raise
         raise SystemExit(
-            f"carsr: {worker}: {lost_contact(str(exc.message))}; {ckpt} holds "
-            "the last completed epoch: --resume continues from there"
+            f"carsr: {worker}: {lost_contact(str(exc.message))}; "
+            + resume_advice(ckpt, run.saved_step, cfg.resume)
         ) from None
     finally:
         if not worker.chief:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_batch(batch: int, replicas: int) -> None:
+    if batch % replicas:
+        raise SystemExit(f"carsr: --batch {batch} must be a multiple of the {replicas} replicas")
+
+
+def resume_advice(ckpt: Path, step: int | None, resumed: bool) -> str:
+    """What a run that ended early leaves to continue from: ``step`` is the step of this run's
+    last checkpoint (the one it resumed from, or one it wrote), ``None`` if there is none."""
+    if step is not None:
+        return f"{ckpt} holds step {step} of this run: --resume continues from step {step}"
+    if ckpt.is_file() and not resumed:
+        return f"no checkpoint of this run yet ({ckpt} is an earlier run's): start it again"
+    return "no checkpoint of this run yet: start it again"
 
 
 def lost_contact(message: str) -> str:
@@ -456,162 +451,221 @@ def lost_contact(message: str) -> str:
     return f"lost contact with {f'{peer[1]} {peer[2]}' if peer else 'the other workers'} ({reason})"
 
 
-def _train(
-    cfg: TrainConfig, strategy, worker: Worker, state, folder: Path, say, log
-) -> Path | None:
-    from tqdm import tqdm
-
-    from carsr_gui.tf_setup import keras, tf
-
-    start_epoch = 0
-    # The learning rate is a function of the step and the config alone, so a resumed run with a
-    # new --steps re-plans the rest of the cosine decay to end at the new total.
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.02)
-    with strategy.scope():
-        if state is not None:
-            model = keras.models.load_model(cfg.out / CHECKPOINT)
-            model.optimizer.learning_rate = schedule
-            start_epoch = int(state["epoch"])
-            say(f"resumed from {cfg.out / CHECKPOINT} at epoch {start_epoch}")
-            if cfg.loss and LOSSES[cfg.loss] != model.loss:
-                # Recompiling with the same optimizer keeps Adam's moments and step count.
-                model.compile(model.optimizer, loss=LOSSES[cfg.loss])
-                say(f"loss switched to {cfg.loss}")
-        else:
-            model = build_model(cfg.variant, width=cfg.width)
-            if cfg.init is not None:
-                model.load_weights(cfg.init)
-                say(f"started from {cfg.init}")
-            # Under mixed_float16, compile wraps Adam in a LossScaleOptimizer (float16 alone
-            # needs loss scaling).
-            model.compile(keras.optimizers.Adam(schedule), loss=LOSSES[cfg.loss or "l1"])
-        optimizer = model.optimizer
-        # Adam's slots are made here, in the strategy's scope, not inside the replicated step.
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        # The loss in use, for the state: on --resume without --loss, the checkpoint's own.
-        loss_name = next(k for k, v in LOSSES.items() if v == model.loss)
-        dropout = model.get_layer("dropout")
-        # Keras gives a Dropout layer its random state only when it is made with a rate above 0.
-        if cfg.dropout > 0 and not hasattr(dropout, "seed_generator"):
-            raise SystemExit(
-                f"carsr: {cfg.out / CHECKPOINT} was trained without dropout; resume it with 0"
-            )
-        dropout.rate = cfg.dropout
-    # The model first: a checkpoint that cannot be resumed fails before minutes of decoding.
-    t0 = time.perf_counter()
-    train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, say)
-    if not train_pairs:
-        raise SystemExit(f"carsr: {cfg.data}: no usable training images")
-    # Validation on JPEG runs scores one fixed quality in the middle of the range; each worker
-    # scores its share of the photos.
-    val_q = sum(cfg.jpeg_quality) // 2 if cfg.degradation == "jpeg" else None
-    val_paths = image_paths(cfg.val)[: cfg.val_images] if cfg.val else []
-    val_pairs = load_pairs(val_paths[worker.index :: worker.count], MULTIPLE, say, val_q)
-    # All wait here for the slowest to prepare its photos; the workers must also agree on where
-    # the run is (their copies of the run folder could differ).
-    epoch_sum, n_val = sum_over_workers(strategy, worker, [start_epoch, len(val_pairs)], wait=True)
+def check_same_epoch(worker: Worker, start_epoch: int, epoch_sum: float, ckpt: Path) -> None:
+    """Fail unless every worker starts at ``start_epoch`` (``epoch_sum`` is the workers' sum):
+    their copies of the run folder could differ."""
     if epoch_sum != start_epoch * worker.count:
         raise SystemExit(
-            f"carsr: {worker}: {cfg.out / CHECKPOINT} is at epoch {start_epoch} here but not on "
+            f"carsr: {worker}: {ckpt} is at epoch {start_epoch} here but not on "
             "every worker: --resume needs the same run folder on every worker"
         )
-    say(
-        f"{len(train_pairs)} training photos, {n_val:.0f} validation photos "
-        f"prepared in {time.perf_counter() - t0:.0f} s"
-    )
 
-    epochs = max(1, -(-cfg.steps // cfg.steps_per_epoch))
+
+def epoch_batches(
+    cfg: TrainConfig,
+    pairs: Sequence[Pair],
+    epochs: range,
+    per_replica: int,
+    local_replicas: int,
+    pipeline: int,
+) -> Iterator:
+    """The batches of input pipeline (worker) ``pipeline`` for ``epochs``: seeded with the epoch,
+    so that a resumed run draws the patches a straight run would, and with the pipeline, so that
+    each worker draws its own."""
     qualities = cfg.jpeg_quality if cfg.degradation == "jpeg" else None
+    for epoch in epochs:
+        seed = cfg.seed * 100_003 + epoch + pipeline * 2**32
+        gen = sample_batches(pairs, per_replica, cfg.patch, seed, qualities, cfg.jpeg_fraction)
+        for _ in range(cfg.steps_per_epoch * local_replicas):
+            yield next(gen)
 
-    def dataset(ctx):
-        """This worker's batches: ``--batch`` is the global batch, split over the replicas;
-        each worker (input pipeline) draws its own patches."""
+
+class Run:
+    """One training run on this worker, in the parts that :func:`train` calls in order: restore
+    or build the model, prepare the photos, then the loop of epochs (steps, validation, saving).
+    """
+
+    def __init__(self, cfg: TrainConfig, strategy, worker: Worker, folder: Path, say) -> None:
+        self.cfg = cfg
+        self.strategy = strategy
+        self.worker = worker
+        self.folder = folder  # where this worker saves: the run folder on the chief
+        self.say = say
+        self.model = None
+        self.loss_name = cfg.loss or "l1"
+        self.start_epoch = 0
+        #: The optimizer step of this run's last checkpoint (None: there is none yet).
+        self.saved_step: int | None = None
+        self.train_pairs: list[Pair] = []
+        self.val_pairs: list[Pair] = []
+
+    @property
+    def epochs(self) -> int:
+        return max(1, -(-self.cfg.steps // self.cfg.steps_per_epoch))
+
+    def restore_or_build(self, state: dict | None) -> None:
+        """The checkpoint's model and optimizer (``state``: the run to resume), or a new model."""
+        from carsr_gui.tf_setup import keras
+
+        cfg, say = self.cfg, self.say
+        # The learning rate is a function of the step and the config alone, so a resumed run
+        # with a new --steps re-plans the rest of the cosine decay to end at the new total.
+        schedule = keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps, alpha=0.02)
+        with self.strategy.scope():
+            if state is not None:
+                model = keras.models.load_model(cfg.out / CHECKPOINT)
+                model.optimizer.learning_rate = schedule
+                self.start_epoch = int(state["epoch"])
+                self.saved_step = int(model.optimizer.iterations.numpy())
+                say(f"resumed from {cfg.out / CHECKPOINT} at epoch {self.start_epoch}")
+                if cfg.loss and LOSSES[cfg.loss] != model.loss:
+                    # Recompiling with the same optimizer keeps Adam's moments and step count.
+                    model.compile(model.optimizer, loss=LOSSES[cfg.loss])
+                    say(f"loss switched to {cfg.loss}")
+            else:
+                model = build_model(cfg.variant, width=cfg.width)
+                if cfg.init is not None:
+                    model.load_weights(cfg.init)
+                    say(f"started from {cfg.init}")
+                # Under mixed_float16, compile wraps Adam in a LossScaleOptimizer (float16 alone
+                # needs loss scaling).
+                model.compile(keras.optimizers.Adam(schedule), loss=LOSSES[cfg.loss or "l1"])
+            # Adam's slots are made here, in the strategy's scope, not inside the replicated step.
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            # The loss in use, for the state: on --resume without --loss, the checkpoint's own.
+            self.loss_name = next(k for k, v in LOSSES.items() if v == model.loss)
+            dropout = model.get_layer("dropout")
+            # Keras gives a Dropout layer its random state only when made with a rate above 0.
+            if cfg.dropout > 0 and not hasattr(dropout, "seed_generator"):
+                raise SystemExit(
+                    f"carsr: {cfg.out / CHECKPOINT} was trained without dropout; resume it with 0"
+                )
+            dropout.rate = cfg.dropout
+        self.model = model
+
+    def prepare_data(self) -> None:
+        """Decode and degrade the photos (after the model: a checkpoint that cannot be resumed
+        fails before minutes of decoding), then agree with the other workers on the epoch."""
+        cfg, worker = self.cfg, self.worker
+        t0 = time.perf_counter()
+        self.train_pairs = load_pairs(image_paths(cfg.data), cfg.patch, self.say)
+        if not self.train_pairs:
+            raise SystemExit(f"carsr: {cfg.data}: no usable training images")
+        # Validation on JPEG runs scores one fixed quality in the middle of the range; each
+        # worker scores its share of the photos.
+        val_q = sum(cfg.jpeg_quality) // 2 if cfg.degradation == "jpeg" else None
+        val_paths = image_paths(cfg.val)[: cfg.val_images] if cfg.val else []
+        mine = val_paths[worker.index :: worker.count]
+        self.val_pairs = load_pairs(mine, MULTIPLE, self.say, val_q)
+        # All wait here for the slowest to prepare its photos.
+        epoch_sum, n_val = sum_over_workers(
+            self.strategy, worker, [self.start_epoch, len(self.val_pairs)], wait=True
+        )
+        check_same_epoch(worker, self.start_epoch, epoch_sum, cfg.out / CHECKPOINT)
+        self.say(
+            f"{len(self.train_pairs)} training photos, {n_val:.0f} validation photos "
+            f"prepared in {time.perf_counter() - t0:.0f} s"
+        )
+
+    def dataset(self, ctx):
+        """This worker's batches: ``--batch`` is the global batch, split over the replicas."""
+        from carsr_gui.tf_setup import tf
+
+        cfg = self.cfg
         per_replica = ctx.get_per_replica_batch_size(cfg.batch)
         local_replicas = ctx.num_replicas_in_sync // ctx.num_input_pipelines
 
-        # Seeding the sampler with the epoch makes a resumed run draw the patches a straight run
-        # would; with the worker's index, each worker draws its own.
         def batches() -> Iterator:
-            for epoch in range(start_epoch, epochs):
-                seed = cfg.seed * 100_003 + epoch + ctx.input_pipeline_id * 2**32
-                gen = sample_batches(
-                    train_pairs, per_replica, cfg.patch, seed, qualities, cfg.jpeg_fraction
-                )
-                for _ in range(cfg.steps_per_epoch * local_replicas):
-                    yield next(gen)
+            epochs = range(self.start_epoch, self.epochs)
+            return epoch_batches(
+                cfg, self.train_pairs, epochs, per_replica, local_replicas, ctx.input_pipeline_id
+            )
 
         spec = tf.TensorSpec((per_replica, cfg.patch, cfg.patch, 3), tf.float32)
         return tf.data.Dataset.from_generator(batches, output_signature=(spec, spec)).prefetch(4)
 
-    # The network with its upsamplings folded trains a fifth faster (README, *Speed*); the seed's
-    # activity penalty and dropout need the model's own call.
-    folded = inference(model) if cfg.variant == "carsr" and cfg.dropout == 0 else None
+    def train_step(self):
+        """One optimizer step on the next global batch, as a function of the batch iterator."""
+        from carsr_gui.tf_setup import tf
 
-    def replica_step(x, y):
-        with tf.GradientTape() as tape:
-            pred = folded(x)[0] if folded else model(x, training=True)
-            # Keras divides the mean loss by the replicas in sync: the optimizer sums the
-            # replicas' gradients into those of the global batch.
-            loss = model.compute_loss(x, y, pred, training=True)
-            scaled = optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
+        model, strategy = self.model, self.strategy
+        optimizer = model.optimizer
+        # The network with its upsamplings folded trains a fifth faster (README, *Speed*); the
+        # seed's activity penalty and dropout need the model's own call.
+        fold = self.cfg.variant == "carsr" and self.cfg.dropout == 0
+        folded = inference(model) if fold else None
 
-    @tf.function
-    def train_step(iterator):
-        losses = strategy.run(replica_step, args=next(iterator))
-        return strategy.reduce("SUM", losses, axis=None)
+        def replica_step(x, y):
+            with tf.GradientTape() as tape:
+                pred = folded(x)[0] if folded else model(x, training=True)
+                # Keras divides the mean loss by the replicas in sync: the optimizer sums the
+                # replicas' gradients into those of the global batch.
+                loss = model.compute_loss(x, y, pred, training=True)
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return loss
 
-    batches = iter(strategy.distribute_datasets_from_function(dataset))
-    log_path = cfg.out / "log.csv"
-    if worker.chief:
-        if not cfg.resume:
-            log_path.unlink(missing_ok=True)
-        trim_log(log_path, start_epoch)
-    for epoch in range(start_epoch, epochs):
-        t = time.perf_counter()
-        total = 0.0
-        with tqdm(
-            total=cfg.steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{epochs}",
-            unit="step",
-            disable=None if worker.chief else True,  # None: a bar on a terminal only
-            file=sys.stderr,
-            leave=False,
-        ) as bar:
-            for i in range(cfg.steps_per_epoch):
-                total += float(train_step(batches))
-                bar.set_postfix(loss=f"{total / (i + 1):.4f}", refresh=False)
-                bar.update()
-        secs = time.perf_counter() - t
-        got, base, n = sum_over_workers(strategy, worker, psnr_sums(model, val_pairs))
-        val, gain = (got / n, (got - base) / n) if n else (float("nan"),) * 2
-        row = {
-            "epoch": epoch + 1,
-            "step": (epoch + 1) * cfg.steps_per_epoch,
-            "loss": f"{total / cfg.steps_per_epoch:.6f}",
-            "val_psnr": f"{val:.3f}",
-            "val_gain_db": f"{gain:.3f}",
-            "patches_per_s": f"{cfg.steps_per_epoch * cfg.batch / secs:.1f}",
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        # The others write the same files to their temporary folder, as TensorFlow's
-        # multi-worker guide does: saving stays the same work on every worker.
-        state = {"epoch": epoch + 1, "config": {**asdict(cfg), "loss": loss_name}}
-        save_checkpoint(model, folder, state)
-        save_float32_weights(model, folder / "model.weights.h5")
+        @tf.function
+        def step(iterator):
+            losses = strategy.run(replica_step, args=next(iterator))
+            return strategy.reduce("SUM", losses, axis=None)
+
+        return step
+
+    def validate(self) -> tuple[float, float]:
+        """Mean PSNR of the model over the validation photos and its gain over bicubic, each
+        worker scoring its share. The workers wait for the slowest (shares of whole photos are
+        unequal), not for the timeout: a dead one is noticed by the heartbeats."""
+        got, base, n = sum_over_workers(
+            self.strategy, self.worker, psnr_sums(self.model, self.val_pairs), wait=True
+        )
+        return (got / n, (got - base) / n) if n else (float("nan"), float("nan"))
+
+    def loop(self) -> None:
+        from tqdm import tqdm
+
+        cfg, worker = self.cfg, self.worker
+        step = self.train_step()
+        batches = iter(self.strategy.distribute_datasets_from_function(self.dataset))
+        log_path = cfg.out / "log.csv"
         if worker.chief:
-            with log_path.open("a", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(row))
-                if f.tell() == 0:
-                    writer.writeheader()
-                writer.writerow(row)
-        say(" ".join(f"{k}={v}" for k, v in row.items()))
-    if worker.count > 1:
-        log(f"{worker}: finished with weights {weights_digest(model)}")
-    return cfg.out / "model.weights.h5" if worker.chief else None
+            if not cfg.resume:
+                log_path.unlink(missing_ok=True)
+            trim_log(log_path, self.start_epoch)
+        for epoch in range(self.start_epoch, self.epochs):
+            t = time.perf_counter()
+            total = 0.0
+            with tqdm(
+                total=cfg.steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{self.epochs}",
+                unit="step",
+                disable=None if worker.chief else True,  # None: a bar on a terminal only
+                file=sys.stderr,
+                leave=False,
+            ) as bar:
+                for i in range(cfg.steps_per_epoch):
+                    total += float(step(batches))
+                    bar.set_postfix(loss=f"{total / (i + 1):.4f}", refresh=False)
+                    bar.update()
+            secs = time.perf_counter() - t
+            val, gain = self.validate()
+            row = {
+                "epoch": epoch + 1,
+                "step": (epoch + 1) * cfg.steps_per_epoch,
+                "loss": f"{total / cfg.steps_per_epoch:.6f}",
+                "val_psnr": f"{val:.3f}",
+                "val_gain_db": f"{gain:.3f}",
+                "patches_per_s": f"{cfg.steps_per_epoch * cfg.batch / secs:.1f}",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+            # The others write the same files to their temporary folder, as TensorFlow's
+            # multi-worker guide does: saving stays the same work on every worker.
+            state = {"epoch": epoch + 1, "config": {**asdict(cfg), "loss": self.loss_name}}
+            save_epoch(self.model, self.folder, state, row, log_path if worker.chief else None)
+            self.saved_step = int(self.model.optimizer.iterations.numpy())
+            self.say(" ".join(f"{k}={v}" for k, v in row.items()))
 
 
 def check_layout(weights: Path, variant: str, width: int) -> None:
@@ -631,17 +685,15 @@ def check_layout(weights: Path, variant: str, width: int) -> None:
 
 
 def save_float32_weights(model, path: Path) -> None:
-    """Write the weights of ``model`` (not its optimizer's state) to ``path`` atomically.
+    """Replace ``path`` with the weights of ``model`` (not its optimizer's state) in one step.
     Variables are float32 under mixed precision, so a float32 rebuild loads them as they are."""
     from carsr_gui.tf_setup import keras
 
-    tmp = path.with_name(path.name.removesuffix(".weights.h5") + ".tmp.weights.h5")
     # An uncompiled copy (clone_model would copy the compilation): the weights of a compiled
     # model are saved with the optimizer's state.
     bare = keras.Model.from_config(model.get_config())
     bare.set_weights(model.get_weights())
-    bare.save_weights(tmp)
-    os.replace(tmp, path)
+    atomic.replace_with(path, bare.save_weights)
 
 
 def install_weights(src: Path, folder: Path, card: dict, name: str = "clean") -> dict:
@@ -650,27 +702,37 @@ def install_weights(src: Path, folder: Path, card: dict, name: str = "clean") ->
 
     ``card`` holds what is known of the training and its figures; the file name, variant, width
     and sha256 are filled in here so that they always describe the file actually shipped.
-    """
-    import shutil
 
+    The app checks the weights against the card's sha256, and no order of replacing two files
+    keeps them matched throughout; so the new weights first go in beside the old ones, under a
+    name of their own, and the card names them there while the usual name is replaced. A crash
+    at any point leaves a card and the weights it names, old or new (and perhaps that extra
+    file, replaced by the next install).
+    """
     from carsr_gui.resources import MODEL_CARDS, sha256
     from carsr_gui.runner import weights_layout
 
     stem = "carsr_x2" if name == "clean" else f"carsr_x2_{name.replace('-', '_')}"
     dest = folder / f"{stem}.weights.h5"
-    tmp = dest.with_name(".incoming.weights.h5")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-    variant, width = weights_layout(dest)
+    incoming = folder / f"{stem}.incoming.weights.h5"
+    card_path = folder / MODEL_CARDS[name]
+    atomic.replace_with(incoming, lambda tmp: shutil.copyfile(src, tmp))
+    variant, width = weights_layout(incoming)
     card = {
         **card,
         "weights": dest.name,
         "variant": variant,
         "width": width,
-        "sha256": sha256(dest),
+        "sha256": sha256(incoming),
     }
-    text = json.dumps(card, indent=2) + "\n"
-    (folder / MODEL_CARDS[name]).write_text(text, encoding="utf-8")
+
+    def write_card(weights: Path) -> None:
+        atomic.write_text(card_path, json.dumps({**card, "weights": weights.name}, indent=2) + "\n")
+
+    write_card(incoming)
+    atomic.replace_with(dest, lambda tmp: shutil.copyfile(incoming, tmp))
+    write_card(dest)
+    incoming.unlink()
     return card
 
 
@@ -715,6 +777,13 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return [*out, "--strategy", "multiworker"]
 
 
+def carsr_command() -> list[str]:
+    """How to start ``carsr`` in a new process."""
+    if getattr(sys, "frozen", False):  # the packaged app's executable is ``carsr`` itself
+        return [sys.executable]
+    return [sys.executable, "-m", "carsr_gui"]
+
+
 def run_local_workers(args: Sequence[str], count: int, grace: float) -> int:
     """Run ``carsr <args>`` as ``count`` worker processes of one local cluster and wait for them.
 
@@ -724,10 +793,7 @@ def run_local_workers(args: Sequence[str], count: int, grace: float) -> int:
     """
     import subprocess
 
-    if getattr(sys, "frozen", False):  # the packaged app's executable is ``carsr`` itself
-        command = [sys.executable, *args]
-    else:
-        command = [sys.executable, "-m", "carsr_gui", *args]
+    command = [*carsr_command(), *args]
     threads = str(max(1, (os.cpu_count() or 1) // count))
     procs = []
     for tf_config in local_cluster(count):

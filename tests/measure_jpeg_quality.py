@@ -37,7 +37,9 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="write the per-photo figures here")
     p.add_argument("--precision", default="fp32", help="fp32 (default), bf16 or int8, forced")
     p.add_argument(
-        "--auto-only", action="store_true", help="run only the weights auto picks (a third the work)"
+        "--auto-only",
+        action="store_true",
+        help="run only the weights auto picks (a third the work)",
     )
     args = p.parse_args()
 

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -92,16 +93,50 @@ def test_jpeg_batches_are_seeded_and_compressed():
     assert all(np.abs(a[0][i] - clean[0][i]).max() > 0 for i in range(6))
 
 
-def test_training_on_jpeg_degradation_runs(photo_folder, tmp_path):
+def blockiness(residual: np.ndarray) -> float:
+    """How much the jumps of ``residual`` (a patch minus its clean degradation) peak on one
+    column (and one row) of every 16: JPEG's 8x8 blocks after the 2x enlargement, at the phase
+    of the patch's JPEG context. About 1.7 for noise without blocks."""
+    r = residual.mean(-1)
+
+    def peak(jumps):
+        profile = np.array([jumps[p::16].mean() for p in range(16)])
+        return profile.max() / np.median(profile)
+
+    return (peak(np.abs(np.diff(r, axis=1)).mean(0)) + peak(np.abs(np.diff(r, axis=0)).mean(1))) / 2
+
+
+def test_training_on_jpeg_degradation_feeds_blocky_patches(photo_folder, tmp_path, monkeypatch):
+    from carsr_gui import resample
+
+    # What training draws, each patch beside the one the same seed gives without JPEG.
+    fed, real = [], training.sample_batches
+
+    def spy(pairs, batch, patch, seed, jpeg_quality=None, jpeg_fraction=0.85):
+        clean = real(pairs, batch, patch, seed)
+        for x, y in real(pairs, batch, patch, seed, jpeg_quality, jpeg_fraction):
+            fed.extend(zip(x, next(clean)[0], strict=True))
+            yield x, y
+
+    monkeypatch.setattr(training, "sample_batches", spy)
     out = tmp_path / "jpeg"
-    messages = []
     training.train(
         config(photo_folder, out, steps=4, degradation="jpeg", jpeg_quality=(60, 80)),
-        log=messages.append,
+        log=lambda m: None,
     )
-    state = json.loads((out / "state.json").read_text())
-    assert state["config"]["degradation"] == "jpeg"
     assert [int(r["step"]) for r in read_log(out)] == [4]
+    assert len(fed) >= 16  # 4 steps of 4 patches
+    compressed = [x - c for x, c in fed if np.abs(x - c).max() > 0]
+    assert len(compressed) >= len(fed) // 2  # --jpeg-fraction 0.85
+
+    # The same measure on a degradation without blocks: noise in the low-res.
+    rng = np.random.default_rng(0)
+    noise = []
+    for pair in training.load_pairs(training.image_paths(photo_folder), 32):
+        noisy = np.clip(pair.low + rng.normal(0, 6, pair.low.shape), 0, 255).astype(np.uint8)
+        residual = (resample.enlarge(noisy).astype(np.float32) - pair.bicubic) / 255
+        noise.append(blockiness(residual[:32, :32]))
+    assert np.median([blockiness(r) for r in compressed]) > 1.5 * np.median(noise)
 
 
 def test_training_lowers_the_loss_and_resumes_from_its_checkpoint(photo_folder, tmp_path):
@@ -175,7 +210,9 @@ def test_checkpoint_holds_its_state_and_runs_saved_before_that_resume(photo_fold
     ckpt = out / "checkpoint.keras"
     state = json.loads((out / "state.json").read_text())
     assert training.read_state(out) == state and state["epoch"] == 1
-    assert not list(out.glob("*.tmp.*"))  # written under temporary names, then moved
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.keras", "log.csv", "model.weights.h5", "state.json",
+    ]  # fmt: skip  # written under temporary names, then moved
 
     # A checkpoint from before the state moved into it: the state comes from state.json; a
     # log row written after that checkpoint (old runs logged first) is not repeated.
@@ -320,3 +357,205 @@ def test_jpeg_weights_install_beside_the_clean_ones(tmp_path, tiny_weights, monk
         "clean": "tiny clean",
         "jpeg": "tiny jpeg",
     }
+
+
+def test_a_batch_that_the_replicas_cannot_share_is_refused():
+    training.check_batch(8, 4)
+    with pytest.raises(SystemExit, match=r"--batch 6 must be a multiple of the 4 replicas"):
+        training.check_batch(6, 4)
+
+
+def test_workers_at_different_epochs_do_not_start(photo_folder, tmp_path, monkeypatch):
+    exchanged = []
+
+    def other_worker_at_epoch_2(strategy, worker, values, wait=False):
+        exchanged.append((list(values), wait))
+        return np.add(values, (2, 1))  # the other: at epoch 2, with one photo
+
+    monkeypatch.setattr(training, "sum_over_workers", other_worker_at_epoch_2)
+    worker = training.Worker(0, 2, "worker 0")
+    run = training.Run(config(photo_folder, tmp_path), None, worker, tmp_path, print)
+    run.start_epoch = 3
+    with pytest.raises(SystemExit, match=r"worker 0 of 2: .*checkpoint.keras is at epoch 3 here"):
+        run.prepare_data()
+    # Each worker scores every other validation photo; all wait for the slowest to prepare.
+    assert exchanged == [([3, 1], True)]  # val_images=2: worker 0's share is one photo
+    run.start_epoch = 2
+    run.prepare_data()  # the same epoch on both
+
+
+def test_each_worker_draws_its_own_patches_and_a_resumed_run_the_same_ones(photo_folder, tmp_path):
+    from types import SimpleNamespace
+
+    run = training.Run(
+        config(photo_folder, tmp_path, steps=8), None, training.Worker(), tmp_path, print
+    )
+    run.train_pairs = training.load_pairs(training.image_paths(photo_folder), 32)
+
+    def drawn(pipeline: int, start_epoch: int = 0) -> np.ndarray:
+        ctx = SimpleNamespace(
+            get_per_replica_batch_size=lambda batch: batch // 2,
+            num_replicas_in_sync=2,
+            num_input_pipelines=2,
+            input_pipeline_id=pipeline,
+        )
+        run.start_epoch = start_epoch
+        return np.stack([x for x, _ in run.dataset(ctx).as_numpy_iterator()])
+
+    first, second = drawn(0), drawn(1)
+    assert first.shape == (8, 2, 32, 32, 3)  # 2 epochs of 4 steps, half the batch of 4 each
+    assert not np.isclose(first, second).all(axis=(1, 2, 3, 4)).any()
+    np.testing.assert_array_equal(drawn(1, start_epoch=1), second[4:])
+
+
+class Crash(Exception):
+    """The process ends here."""
+
+
+@pytest.fixture(scope="module")
+def compiled_model():
+    import keras
+
+    from carsr_gui.model import build_model
+
+    model = build_model("carsr", width=4)
+    model.compile(keras.optimizers.Adam(1e-3), loss="mae")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def epoch_files(model, folder, epoch):
+    row = {"epoch": epoch, "step": 4 * epoch, "loss": "0.1"}
+    state = {"epoch": epoch, "config": {"loss": "l1"}}
+    training.save_epoch(model, folder, state, row, folder / "log.csv")
+
+
+def check_loads(folder) -> int:
+    """That a run folder loads and resumes: the checkpoint, its state, the weights, and a log
+    that (trimmed as a resumed run trims it) has one row for each epoch; returns the epoch."""
+    import keras
+
+    from carsr_gui.model import build_model
+
+    epoch = training.read_state(folder)["epoch"]
+    keras.models.load_model(folder / training.CHECKPOINT)
+    build_model("carsr", width=4).load_weights(folder / "model.weights.h5")
+    training.trim_log(folder / "log.csv", epoch)
+    assert [int(r["epoch"]) for r in read_log(folder)] == list(range(1, epoch + 1))
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checkpoint.keras", "log.csv", "model.weights.h5", "state.json",
+    ]  # fmt: skip
+    return epoch
+
+
+@pytest.mark.parametrize("crash_before", range(5))
+def test_a_crash_between_the_writes_of_an_epoch_leaves_a_run_that_loads(
+    compiled_model, tmp_path, monkeypatch, crash_before
+):
+    from carsr_gui import atomic
+
+    epoch_files(compiled_model, tmp_path, 1)
+    writes, real = [], atomic.replace_with
+
+    def replace_with(path, writer):
+        if len(writes) == crash_before:
+            raise Crash  # the process ends here
+        writes.append(path.name)
+        return real(path, writer)
+
+    monkeypatch.setattr(atomic, "replace_with", replace_with)
+    with pytest.raises(Crash):
+        epoch_files(compiled_model, tmp_path, 2)
+        raise Crash  # crash_before=4: after the last write
+    monkeypatch.undo()
+    # Once the checkpoint is written, the run is at epoch 2 and its log row is there.
+    assert check_loads(tmp_path) == (2 if "checkpoint.keras" in writes else 1)
+    assert writes[:3] == ["log.csv", "model.weights.h5", "checkpoint.keras"][: len(writes)]
+
+
+def test_a_crash_inside_save_checkpoint_keeps_the_last_one(compiled_model, tmp_path, monkeypatch):
+    import zipfile
+
+    epoch_files(compiled_model, tmp_path, 1)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    # After Keras wrote the new checkpoint's temporary file, adding the state fails.
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        epoch_files(compiled_model, tmp_path, 2)
+    monkeypatch.undo()
+    assert check_loads(tmp_path) == 1
+
+
+def other_weights(tiny_weights, path):
+    from carsr_gui.model import build_model
+
+    model = build_model("carsr", width=4)
+    model.load_weights(tiny_weights)
+    model.set_weights([w + 0.01 for w in model.get_weights()])
+    model.save_weights(path)
+    return path
+
+
+@pytest.mark.parametrize("crash_before", range(4))
+def test_a_crash_while_installing_weights_leaves_a_pair_the_app_accepts(
+    tmp_path, tiny_weights, monkeypatch, crash_before
+):
+    from carsr_gui import atomic, resources
+
+    folder = tmp_path / "model_weights"
+    folder.mkdir()
+    new = other_weights(tiny_weights, tmp_path / "new.weights.h5")
+    training.install_weights(tiny_weights, folder, {"summary": "old"})
+    writes, real = [], atomic.replace_with
+
+    def replace_with(path, writer):
+        if len(writes) == crash_before:
+            raise Crash
+        writes.append(path.name)
+        return real(path, writer)
+
+    monkeypatch.setattr(atomic, "replace_with", replace_with)
+    with pytest.raises(Crash):
+        training.install_weights(new, folder, {"summary": "new"})
+    monkeypatch.undo()
+    monkeypatch.setattr(resources, "data_dir", lambda name: folder)
+    path, card = resources.bundled_weights()  # checks the sha256
+    # Old until the card names the new weights (its second write), new from then on.
+    assert card["summary"] == ("new" if crash_before >= 2 else "old")
+    assert path.read_bytes() == (new if crash_before >= 2 else tiny_weights).read_bytes()
+
+    training.install_weights(new, folder, {"summary": "again"})  # and the next install tidies
+    assert sorted(p.name for p in folder.iterdir()) == ["carsr_x2.weights.h5", resources.CARD_NAME]
+
+
+def test_every_training_option_is_a_command_line_option_with_its_default(tmp_path, monkeypatch):
+    import argparse
+    from dataclasses import MISSING, fields
+
+    from carsr_gui import cli
+
+    sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = {s for a in sub.choices["train"]._actions for s in a.option_strings}
+    args = cli.parser().parse_args(["train", "--data", "photos"])
+    for f in fields(training.TrainConfig):
+        assert f"--{f.name.replace('_', '-')}" in options
+        assert getattr(args, f.name) == (Path("photos") if f.default is MISSING else f.default)
+
+    # And the command line hands each one to the run.
+    seen = []
+    monkeypatch.setattr(training, "train", lambda cfg: seen.append(cfg))
+    argv = ["train", "--data", "d", "--steps-per-epoch", "7", "--jpeg-quality", "40-50"]
+    assert cli.main([*argv, "--resume", "--init", "w.h5", "--timeout", "5"]) == 0
+    assert seen == [
+        training.TrainConfig(
+            data=Path("d"),
+            steps_per_epoch=7,
+            jpeg_quality=(40, 50),
+            resume=True,
+            init=Path("w.h5"),
+            timeout=5.0,
+        )
+    ]

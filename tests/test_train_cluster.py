@@ -3,8 +3,10 @@
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -141,7 +143,9 @@ def test_a_lost_worker_ends_the_run_in_one_line_and_keeps_the_checkpoint(photo_f
     assert chief.returncode == 1
     message = err.strip().splitlines()[-1]
     assert message.startswith("carsr: worker 0 of 2: lost contact with worker 1 ("), err[-3000:]
-    assert message.endswith("holds the last completed epoch: --resume continues from there")
+    assert message.endswith(
+        f"{out / 'checkpoint.keras'} holds step 2 of this run: --resume continues from step 2"
+    )
     # Within the timeout (a dead worker is noticed sooner, by its missing heartbeats), with room
     # for a loaded machine.
     assert waited < timeout + 30
@@ -203,3 +207,126 @@ def test_the_local_workers_get_the_command_line_without_workers():
         "--strategy",
         "multiworker",
     ]
+
+
+#: A worker whose validation (psnr_sums) does ``{action}`` first if it is worker 1.
+WORKER = """
+import json, os, sys, time
+from carsr_gui import cli, train
+if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 1:
+    real = train.psnr_sums
+    def psnr_sums(model, pairs):
+        {action}
+        return real(model, pairs)
+    train.psnr_sums = psnr_sums
+sys.exit(cli.main(["train", *sys.argv[1:]]))
+"""
+
+
+def run_pair(folder, action: str, *args: str) -> list[subprocess.CompletedProcess]:
+    """Two workers of one local cluster running ``carsr train args``, worker 1 with ``action``
+    before its validation; their outcomes once both have ended (output in files: a full pipe
+    would stall a worker, and with it the other)."""
+    script = WORKER.format(action=action)
+    workers, logs = [], []
+    for i, tf_config in enumerate(training.local_cluster(2)):
+        logs.append((folder / f"{i}.out", folder / f"{i}.err"))
+        with logs[-1][0].open("w") as out, logs[-1][1].open("w") as err:
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", script, *args],
+                    env={**os.environ, "TF_CONFIG": tf_config},
+                    stdout=out,
+                    stderr=err,
+                )
+            )
+    try:
+        codes = [p.wait(240) for p in workers]
+    finally:
+        for p in workers:
+            p.kill()
+            p.wait()
+    return [
+        subprocess.CompletedProcess(p.args, code, out.read_text(), err.read_text())
+        for p, code, (out, err) in zip(workers, codes, logs, strict=True)
+    ]
+
+
+def test_validation_waits_for_a_slow_worker_beyond_the_timeout(photo_folder, tmp_path):
+    out = tmp_path / "run"
+    chief, other = run_pair(
+        tmp_path,
+        "time.sleep(12)",  # beyond --timeout: shares of whole photos take unequal times
+        "--data", str(photo_folder), "--val", str(photo_folder), "--out", str(out), *TINY,
+        "--steps", "2", "--steps-per-epoch", "2", "--timeout", "6",
+    )  # fmt: skip
+    assert chief.returncode == 0, chief.stderr[-3000:]
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert [int(r["step"]) for r in read_log(out)] == [2]
+    assert len(set(digests(chief.stdout + other.stdout).values())) == 1
+
+
+def test_a_worker_lost_in_the_first_epoch_advises_no_earlier_runs_checkpoint(
+    photo_folder, tmp_path
+):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.keras").write_bytes(b"an earlier run's")
+    chief, other = run_pair(
+        tmp_path,
+        "os._exit(3)",  # worker 1 dies before the first checkpoint
+        "--data", str(photo_folder), "--val", str(photo_folder), "--out", str(out), *TINY,
+        "--steps", "4", "--steps-per-epoch", "2", "--timeout", "20",
+    )  # fmt: skip
+    assert other.returncode == 3
+    assert chief.returncode == 1
+    message = chief.stderr.strip().splitlines()[-1]
+    assert message.startswith("carsr: worker 0 of 2: lost contact with "), chief.stderr[-3000:]
+    assert message.endswith(
+        f"no checkpoint of this run yet ({out / 'checkpoint.keras'} is an earlier run's): "
+        "start it again"
+    )
+    assert (out / "checkpoint.keras").read_bytes() == b"an earlier run's"
+
+
+def test_resume_advice_names_what_is_there(tmp_path):
+    ckpt = tmp_path / "checkpoint.keras"
+    assert (
+        training.resume_advice(ckpt, None, False) == "no checkpoint of this run yet: start it again"
+    )
+    assert training.resume_advice(ckpt, 500, True) == (
+        f"{ckpt} holds step 500 of this run: --resume continues from step 500"
+    )
+    ckpt.touch()
+    assert "is an earlier run's" in training.resume_advice(ckpt, None, False)
+    # On --resume, the checkpoint there is this run's, and it knows its step.
+    assert (
+        training.resume_advice(ckpt, None, True) == "no checkpoint of this run yet: start it again"
+    )
+
+
+def test_when_one_local_worker_fails_the_others_are_stopped(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    script = textwrap.dedent(f"""
+        import json, os, pathlib, sys, time
+        index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+        folder = pathlib.Path({str(tmp_path)!r})
+        (folder / f"{{index}}.started").touch()
+        if index == 0:  # fails once the others are running
+            while len(list(folder.glob("*.started"))) < 3:
+                time.sleep(0.05)
+            sys.exit(3)
+        time.sleep(600)
+    """)
+    started = []
+
+    class Popen(sp.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(training, "carsr_command", lambda: [sys.executable, "-c", script])
+    monkeypatch.setattr(sp, "Popen", Popen)
+    assert training.run_local_workers([], 3, grace=0.5) == 3
+    assert [p.returncode for p in started] == [3, -signal.SIGKILL, -signal.SIGKILL]
