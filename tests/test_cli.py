@@ -251,7 +251,7 @@ def test_bench_runs_each_part_in_a_process_of_its_own_and_reports_every_figure(c
     assert 0 < report["peak_rss_mb"] < held.nbytes / 2**20
     # The reference before, the engine and the reference after: three processes, not this one.
     assert len({*report["pids"], os.getpid()}) == 4
-    assert report["cpu"] == "Test CPU (AVX-512 BF16; no AMX, no AVX2)"
+    assert report["cpu"] == "Test CPU (AVX-512 BF16; no AMX, no AVX-512 VNNI, no AVX-VNNI, no AVX2)"
     assert "CPU" in report["device"] and report["xla"] is True  # as the engine reported it
     assert report["reference_size"] == "32x24" and report["tile_overhead_pct"] is not None
     # Every time the report gives or implies was measured inside this call, one after another.
