@@ -82,7 +82,12 @@ class ModelRunner:
 
         def build(precision: str) -> ModelRunner:
             built[precision] = ModelRunner(
-                weights, variant=self.variant, device=self.device, precision=precision, tta=self.tta
+                weights,
+                variant=self.variant,
+                device=self.device,
+                precision=precision,
+                jit=self.jit,
+                tta=self.tta,
             )
             return built[precision]
 
@@ -126,6 +131,7 @@ class ModelRunner:
         self.channels = self.keras_model.get_layer(CODE_LAYER).filters
         self._int8 = None
         if self.precision == "int8":
+            self.jit = False  # XLA compiles TensorFlow graphs; TensorFlow Lite runs this one
             self._trace_int8()
             return
         net = inference(self.keras_model)

@@ -245,7 +245,8 @@ def test_bench_runs_each_part_in_a_process_of_its_own_and_reports_every_figure(c
     # resident memory the child inherited in ru_maxrss across fork and exec.
     held = np.ones(1500 << 20, np.uint8)
     started = time.perf_counter()
-    assert cli.main(["bench", "--size", "32x24", "--repeats", "1", "--xla", "--json"]) == 0
+    argv = ["bench", "--size", "32x24", "--repeats", "1", "--xla", "--precision", "fp32"]
+    assert cli.main([*argv, "--json"]) == 0
     elapsed = time.perf_counter() - started
     report = json.loads(capsys.readouterr().out)
     assert 0 < report["peak_rss_mb"] < held.nbytes / 2**20
@@ -269,6 +270,7 @@ def test_bench_figures_follow_from_the_measured_seconds(monkeypatch):
     from carsr_gui import bench
 
     engine = {"device": "CPU (test), float32", "xla": False, "import_tensorflow_s": 3.0}
+    engine |= {"precision": "fp32 (forced)"}
     engine |= {"model_load_s": 1.0, "first_s": 2.5, "later_s": 2.0, "whole_s": 1.6}
     engine |= {"peak_rss_mb": 900.0, "pid": 12}
     children = [{"reference_s": 0.5, "pid": 11}, engine, {"reference_s": 0.25, "pid": 13}]
