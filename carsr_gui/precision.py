@@ -3,16 +3,16 @@ measured once and remembered. No Qt here.
 
 CPU flags do not tell which precision wins: bfloat16 ran 3.9x float32 on an AMX Xeon, 1.6x on
 an AMD EPYC with AVX-512 BF16 and 0.6x on an Intel Xeon with AVX-512 BF16 (docs/performance.md).
-So the first time a device, a TensorFlow version and an architecture meet, each candidate runs
-one small tile of the bundled sample, timed; the fastest that changes the sample's PSNR by at most
-:data:`TOLERANCE_DB` against float32 wins, and the choice is cached in the user's cache folder.
+So the first time a device, a CPU model, a TensorFlow version and an architecture meet, each
+candidate runs one small tile of the bundled sample, timed; the fastest that changes the sample's
+PSNR by at most :data:`TOLERANCE_DB` against float32 wins, and the choice is cached in the user's
+cache folder.
 It is not keyed by weights file: the bundled files share one architecture, so one probe serves
 all three.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -141,23 +141,6 @@ def _store(choice: Choice) -> None:
         atomic.write_text(path, json.dumps(data, indent=1))
     except OSError as exc:
         log.warning("cannot write the precision cache %s: %s", path, exc)
-
-
-def forget(device: str | None = None) -> bool:
-    """Drop the cached choices (of one device, or all): the next start measures again."""
-    if device is None:
-        with contextlib.suppress(FileNotFoundError):
-            cache_file().unlink()
-            return True
-        return False
-    data = _read_cache()
-    kept = {k: v for k, v in data.items() if not k.startswith(f"{device} | ")}
-    if kept == data:
-        return False
-    from carsr_gui import atomic
-
-    atomic.write_text(cache_file(), json.dumps(kept, indent=1))
-    return True
 
 
 def sample_pair() -> tuple[np.ndarray, np.ndarray]:
