@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import logging
 import os
 import shutil
 import tempfile
@@ -165,14 +166,14 @@ class Enlarged:
 @dataclass
 class Outcome:
     """How one job ended: DONE with ``value`` (what ``keep`` returned), FAILED with a one-line
-    ``reason`` about ``where`` (the input, or the output file that failed) and the ``error``
-    behind it, or CANCELLED."""
+    ``reason`` about ``where`` (the input, or the output file that failed), or CANCELLED. It
+    holds no exception: a traceback's frames would tie the caller (the window's worker, a Qt
+    object) into a reference cycle, left to the collector in whichever thread."""
 
     state: State
     value: Any = None
     reason: str = ""
     where: Path | None = None
-    error: Exception | None = None
 
 
 def run(
@@ -183,13 +184,15 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     cancel: Any = None,
     loaded: Callable[[image_io.Photo], None] | None = None,
+    log: logging.Logger | None = None,
 ) -> Outcome:
     """One photo for ``carsr upscale`` and the window alike: load it, refuse before the work an
     enlargement its output format cannot hold, enlarge it with the weights chosen for it
     (``engine()``: a :class:`~carsr_gui.model_choice.Engines`) or score it (``job.evaluate``), and
     hand it to ``keep``. ``loaded(photo)`` is told once it is decoded; ``cancel`` (a
     :class:`~carsr_gui.engine.CancelToken`) is checked before the work and between tiles. Any
-    failure ends this photo, never the batch: it comes back with its one-line reason."""
+    failure ends this photo, never the batch: it comes back with its one-line reason, and goes
+    to ``log`` (the window's; with the traceback unless the file was at fault)."""
     from carsr_gui.engine import Cancelled  # TensorFlow: loaded by the first photo, not before
 
     try:
@@ -206,8 +209,12 @@ def run(
     except Cancelled:
         return Outcome(State.CANCELLED)
     except Exception as exc:  # a bad file, memory, the model, a full disk, a bug
-        where = exc.path if isinstance(exc, image_io.ImageError) else job.path
-        return Outcome(State.FAILED, reason=reason_of(exc), where=where, error=exc)
+        bad_file = isinstance(exc, image_io.ImageError)
+        where, reason = exc.path if bad_file else job.path, reason_of(exc)
+        if log is not None:
+            level = logging.WARNING if bad_file else logging.ERROR
+            log.log(level, "%s: %s", where, reason, exc_info=not bad_file)
+        return Outcome(State.FAILED, reason=reason, where=where)
     return Outcome(State.DONE, value)
 
 
@@ -282,9 +289,11 @@ class ResultCache:
                 files[name] = path = self.folder / f"{self._next}-{name}.npy"
                 np.save(path, np.ascontiguousarray(array), allow_pickle=False)
                 shapes[name] = array.shape
-        except OSError as exc:
+        except BaseException as exc:  # a full disk, memory, an interrupt: nothing half-kept
             for path in files.values():
                 path.unlink(missing_ok=True)
+            if not isinstance(exc, OSError):
+                raise
             if exc.errno == errno.ENOSPC:
                 raise CacheError(f"no space left in {self.folder}") from exc
             raise CacheError(f"cannot write in {self.folder}: {exc.strerror or exc}") from exc

@@ -112,24 +112,22 @@ def cmd_upscale(args) -> int:
             try:
                 outcome = batch.run(item.job, lambda: engine, write, progress=progress)
             except KeyboardInterrupt:
+                outcome = batch.Outcome(batch.State.CANCELLED)
+            finally:
+                tiles.close()
+            if outcome.state is batch.State.DONE:
+                queue.done(item.job.id)
+            elif outcome.state is batch.State.FAILED:  # this photo ends, never the batch
+                queue.failed(item.job.id, outcome.reason)
+                bar.write(f"carsr: {outcome.where}: {outcome.reason}", file=sys.stderr)
+                if args.stop_on_error and queue.waiting:
+                    say(None, f"stopped at the first failure: {len(queue.waiting)} not processed")
+                    queue.cancel_waiting()
+            else:  # Ctrl+C (the command line has no other cancel)
                 queue.cancelled(item.job.id)
                 queue.cancel_waiting()
                 say(src, "interrupted; no partial output written")
                 code = 130
-            else:
-                if outcome.state is batch.State.DONE:
-                    queue.done(item.job.id)
-                else:  # a failed photo ends itself, never the batch
-                    queue.failed(item.job.id, outcome.reason)
-                    bar.write(f"carsr: {outcome.where}: {outcome.reason}", file=sys.stderr)
-                    if args.stop_on_error and queue.waiting:
-                        say(
-                            None,
-                            f"stopped at the first failure: {len(queue.waiting)} not processed",
-                        )
-                        queue.cancel_waiting()
-            finally:
-                tiles.close()
             bar.update()
     say(None, queue.summary())
     if code == EXIT_OK and queue.count(batch.State.DONE) != len(files):

@@ -26,7 +26,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from carsr_gui import batch, image_io
+from carsr_gui import batch
 from carsr_gui.batch import Job, ResultCache, State, Stored
 from carsr_gui.gui import garbage
 from carsr_gui.gui.imaging import thumbnail
@@ -152,17 +152,13 @@ class Worker(QObject):
                 progress=lambda done, total: self.progress.emit(job.id, done, total),
                 cancel=token,
                 loaded=lambda photo: self.loaded.emit(job.id, thumbnail(photo.rgb), *photo.size),
+                log=log,
             )
             if outcome.state is State.DONE:
                 self.result.emit(job.id, outcome.value)
             elif outcome.state is State.CANCELLED:
                 self.cancelled.emit(job.id)
             else:
-                error = outcome.error
-                if isinstance(error, image_io.ImageError):
-                    log.warning("%s: %s", outcome.where, outcome.reason)
-                else:  # memory, the model, the disk, a bug: the traceback helps
-                    log.error("%s: %s", job.path, outcome.reason, exc_info=error)
                 self.failed.emit(job.id, outcome.reason)
         finally:
             with self._lock:
