@@ -12,11 +12,13 @@ photos; the view, Save and Save All read them back.
 from __future__ import annotations
 
 import enum
+import errno
+import logging
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +74,8 @@ SKIPPED_REASON = "skipped: not an image file"
 
 def reason_of(exc: BaseException) -> str:
     """One line for a photo that failed, whatever failed: a bad file, memory, the model (a
-    TensorFlow runtime error is no ``RuntimeError``), or a bug."""
+    TensorFlow runtime error is no ``RuntimeError``), or a bug. The command line and the window
+    both say this, in the same words."""
     if isinstance(exc, image_io.ImageError):
         return exc.reason
     text = " ".join(str(exc).split())
@@ -80,7 +83,8 @@ def reason_of(exc: BaseException) -> str:
         return f"out of memory ({text})" if text else "out of memory"
     if isinstance(exc, (ValueError, RuntimeError)) and text:
         return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    name = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"unexpected error ({name})"
 
 
 def check_output_size(path: Path, width: int, height: int, scale: int, fmt: str) -> None:
@@ -126,8 +130,9 @@ class Stored:
     def evaluated(self) -> bool:
         return "truth" in self.files
 
-    def save(self, path: Path, fmt: str | None, quality: int) -> Path:
-        """Write the output with the photo's colour mode, ICC profile and EXIF (atomically)."""
+    def save(self, path: Path, fmt: str | None, quality: int, *, replace: bool = False) -> Path:
+        """Write the output with the photo's colour mode, ICC profile and EXIF (atomically);
+        an existing ``path`` is replaced only with ``replace`` (see :func:`image_io.save`)."""
         return image_io.save(
             path,
             self.load("output"),
@@ -137,7 +142,120 @@ class Stored:
             exif=self.exif,
             fmt=fmt,
             quality=quality,
+            replace=replace,
         )
+
+
+# -- one photo, start to end ---------------------------------------------------------------
+
+
+@dataclass
+class Enlarged:
+    """A photo enlarged by :func:`run`, before the caller keeps it (a file, the window's cache)."""
+
+    job: Job
+    photo: image_io.Photo
+    result: Any  # carsr_gui.engine.Result
+    #: The full-size images the window keeps: "input", "output", "bicubic", "alpha" and, when
+    #: evaluating, "truth" (None: this photo has none).
+    arrays: dict[str, np.ndarray | None]
+    notes: list[str]
+    scores: Any = None  # evaluation: carsr_gui.evaluate.Scores
+
+
+@dataclass
+class Outcome:
+    """How one job ended: DONE with ``value`` (what ``keep`` returned), FAILED with a one-line
+    ``reason`` about ``where`` (the input, or the output file that failed), or CANCELLED. It
+    holds no exception: a traceback's frames would tie the caller (the window's worker, a Qt
+    object) into a reference cycle, left to the collector in whichever thread."""
+
+    state: State
+    value: Any = None
+    reason: str = ""
+    where: Path | None = None
+
+
+def run(
+    job: Job,
+    engine: Callable[[], Any],
+    keep: Callable[[Enlarged], Any],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Any = None,
+    loaded: Callable[[image_io.Photo], None] | None = None,
+    log: logging.Logger | None = None,
+) -> Outcome:
+    """One photo for ``carsr upscale`` and the window alike: load it, refuse before the work an
+    enlargement its output format cannot hold, enlarge it with the weights chosen for it
+    (``engine()``: a :class:`~carsr_gui.model_choice.Engines`) or score it (``job.evaluate``), and
+    hand it to ``keep``. ``loaded(photo)`` is told once it is decoded; ``cancel`` (a
+    :class:`~carsr_gui.engine.CancelToken`) is checked before the work and between tiles. Any
+    failure ends this photo, never the batch: it comes back with its one-line reason, and goes
+    to ``log`` (the window's; with the traceback unless the file was at fault)."""
+    from carsr_gui.engine import Cancelled  # TensorFlow: loaded by the first photo, not before
+
+    try:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        photo = image_io.load(job.path, max_pixels=job.max_pixels)
+        if loaded is not None:
+            loaded(photo)
+        if job.fmt is not None:  # fail before the work, not when saving
+            check_output_size(job.path, *photo.size, job.scale, job.fmt)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        value = keep(_enlarge(job, photo, engine(), progress, cancel))
+    except Cancelled:
+        return Outcome(State.CANCELLED)
+    except Exception as exc:  # a bad file, memory, the model, a full disk, a bug
+        bad_file = isinstance(exc, image_io.ImageError)
+        where, reason = exc.path if bad_file else job.path, reason_of(exc)
+        if log is not None:
+            level = logging.WARNING if bad_file else logging.ERROR
+            log.log(level, "%s: %s", where, reason, exc_info=not bad_file)
+        return Outcome(State.FAILED, reason=reason, where=where)
+    return Outcome(State.DONE, value)
+
+
+def _enlarge(job: Job, photo: image_io.Photo, engine: Any, progress, cancel) -> Enlarged:
+    if not job.evaluate:
+        result = engine.upscale_photo(photo, job.scale, progress, cancel)
+        arrays: dict[str, np.ndarray | None] = {"input": photo.rgb}
+        scores, notes = None, list(result.notes)
+    else:  # the photo is the truth: enlarge a quarter-size copy and score it
+        from carsr_gui import evaluate
+
+        truth, low = evaluate.ground_truth(photo.rgb)
+        if min(low.shape[:2]) < 1:
+            raise image_io.ImageError(job.path, "too small to evaluate (under 4 pixels)")
+        result = engine.upscale(low, 2, progress, cancel)
+        scores = evaluate.score(job.path.name, truth, result.bicubic, result.output)
+        arrays, notes = {"input": low, "truth": truth}, list(photo.notes)
+    arrays.update(output=result.output, bicubic=result.bicubic, alpha=result.alpha)
+    return Enlarged(job, photo, result, arrays, notes, scores)
+
+
+def write(
+    done: Enlarged, folder: Path, *, quality: int, overwrite: bool, protected: set[Path]
+) -> Path:
+    """Save a finished photo in ``folder`` as ``<stem>_x<scale>.<ext>`` (``carsr upscale``'s way
+    to keep a result): numbered when the name is taken, unless ``overwrite``; never an input."""
+    job, fmt = done.job, done.job.fmt or "png"
+    dest = image_io.output_path(job.path, folder, job.scale, fmt, overwrite, protected)
+    return image_io.save_like(
+        dest,
+        done.photo,
+        done.result.output,
+        done.result.alpha,
+        fmt=fmt,
+        quality=quality,
+        replace=overwrite,
+    )
+
+
+class CacheError(RuntimeError):
+    """The result cache could not keep a result; ``str()`` says what happened and where."""
 
 
 class ResultCache:
@@ -160,16 +278,42 @@ class ResultCache:
         self._next = 0
 
     def store(self, arrays: dict[str, np.ndarray | None], **info: Any) -> Stored:
-        """Write each array (None: skipped) to its own file; ``info``: the rest of :class:`Stored`."""
+        """Write each array (None: skipped) to its own file; ``info``: the rest of :class:`Stored`.
+        If one cannot be written (a full disk), none is left and :class:`CacheError` says why."""
         self._next += 1
         files, shapes = {}, {}
-        for name, array in arrays.items():
-            if array is None:
-                continue
-            path = self.folder / f"{self._next}-{name}.npy"
-            np.save(path, np.ascontiguousarray(array), allow_pickle=False)
-            files[name], shapes[name] = path, array.shape
+        try:
+            for name, array in arrays.items():
+                if array is None:
+                    continue
+                files[name] = path = self.folder / f"{self._next}-{name}.npy"
+                np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+                shapes[name] = array.shape
+        except BaseException as exc:  # a full disk, memory, an interrupt: nothing half-kept
+            for path in files.values():
+                path.unlink(missing_ok=True)
+            if not isinstance(exc, OSError):
+                raise
+            if exc.errno == errno.ENOSPC:
+                raise CacheError(f"no space left in {self.folder}") from exc
+            raise CacheError(f"cannot write in {self.folder}: {exc.strerror or exc}") from exc
         return Stored(files, shapes, **info)
+
+    def keep(self, done: Enlarged) -> Stored:
+        """Store a finished photo: the window's way to keep a result (see :func:`run`)."""
+        photo, result = done.photo, done.result
+        return self.store(
+            done.arrays,
+            grey=photo.grey,
+            icc_profile=photo.icc_profile,
+            exif=photo.exif,
+            device=result.device,
+            weights=result.weights,
+            seconds=result.seconds,
+            notes=done.notes,
+            scores=done.scores,
+            features=result.features,
+        )
 
     def discard(self, stored: Stored) -> None:
         for path in stored.files.values():
@@ -267,10 +411,10 @@ class Batch:
             self.running = None
         if job_id in self.waiting:
             self.waiting.remove(job_id)
-        self.tally[state] = self.tally.get(state, 0) + 1
         item = self.items.get(job_id)
-        if item is not None:
+        if item is not None:  # one removed while it ran is no part of the run's summary
             item.state, item.reason = state, reason
+            self.tally[state] = self.tally.get(state, 0) + 1
         return item
 
     def done(self, job_id: int, result: Stored | None = None) -> Item | None:

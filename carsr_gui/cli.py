@@ -48,7 +48,6 @@ def _engine(args):
 def cmd_upscale(args) -> int:
     from tqdm import tqdm
 
-    from carsr_gui.engine import Cancelled
     from carsr_gui.resources import WeightsError
 
     files = expand_inputs(args.inputs)
@@ -65,16 +64,38 @@ def cmd_upscale(args) -> int:
     except (WeightsError, RuntimeError, ValueError) as exc:
         say(None, str(exc))
         return EXIT_FAILED
-    fmt = args.format
     protected = {p.resolve() for p in files}
     queue = batch.Batch()
     for src in files:
-        queue.add(batch.Job(queue.new_id(), src, args.scale, fmt=fmt, max_pixels=args.max_pixels))
+        queue.add(
+            batch.Job(queue.new_id(), src, args.scale, fmt=args.format, max_pixels=args.max_pixels)
+        )
     show = not args.quiet
     code = EXIT_OK
     with tqdm(
         total=len(files), unit="image", disable=not show, file=sys.stderr, desc="carsr"
     ) as bar:
+
+        def write(done: batch.Enlarged) -> Path:
+            dest = batch.write(
+                done,
+                args.output_dir,
+                quality=args.quality,
+                overwrite=args.overwrite,
+                protected=protected,
+            )
+            result = done.result
+            for note in result.notes:
+                if note != result.weights:  # said by --verbose: one line per file is noise
+                    bar.write(f"carsr: {done.job.path}: {note}", file=sys.stderr)
+            if args.verbose:
+                bar.write(
+                    f"{done.job.path} -> {dest} ({result.seconds:.1f} s, {result.device}, "
+                    f"{result.weights})",
+                    file=sys.stderr,
+                )
+            return dest
+
         while (item := queue.start_next()) is not None:
             src = item.job.path
             tiles = tqdm(
@@ -91,45 +112,24 @@ def cmd_upscale(args) -> int:
                 tiles.refresh()
 
             try:
-                photo = image_io.load(src, max_pixels=args.max_pixels)
-                batch.check_output_size(src, *photo.size, args.scale, fmt)
-                result = engine.upscale_photo(photo, args.scale, progress)
-                dest = image_io.output_path(
-                    src, args.output_dir, args.scale, fmt, args.overwrite, protected
-                )
-                image_io.save_like(
-                    dest, photo, result.output, result.alpha, fmt=fmt, quality=args.quality
-                )
-                del photo, result.output, result.bicubic  # before the next photo is decoded
-                for note in result.notes:
-                    if note != result.weights:  # said by --verbose: one line per file is noise
-                        bar.write(f"carsr: {src}: {note}", file=sys.stderr)
-                if args.verbose:
-                    bar.write(
-                        f"{src} -> {dest} ({result.seconds:.1f} s, {result.device}, "
-                        f"{result.weights})",
-                        file=sys.stderr,
-                    )
+                outcome = batch.run(item.job, lambda: engine, write, progress=progress)
+            except KeyboardInterrupt:
+                outcome = batch.Outcome(batch.State.CANCELLED)
+            finally:
+                tiles.close()
+            if outcome.state is batch.State.DONE:
                 queue.done(item.job.id)
-            except (Cancelled, KeyboardInterrupt):
+            elif outcome.state is batch.State.FAILED:  # this photo ends, never the batch
+                queue.failed(item.job.id, outcome.reason)
+                bar.write(f"carsr: {outcome.where}: {outcome.reason}", file=sys.stderr)
+                if args.stop_on_error and queue.waiting:
+                    say(None, f"stopped at the first failure: {len(queue.waiting)} not processed")
+                    queue.cancel_waiting()
+            else:  # Ctrl+C (the command line has no other cancel)
                 queue.cancelled(item.job.id)
                 queue.cancel_waiting()
                 say(src, "interrupted; no partial output written")
                 code = 130
-            except Exception as exc:  # any failure ends this photo, never the batch
-                queue.failed(item.job.id, batch.reason_of(exc))
-                # An ImageError names its own file: the input, or the output that failed.
-                where = (
-                    exc
-                    if isinstance(exc, image_io.ImageError)
-                    else f"{src}: {batch.reason_of(exc)}"
-                )
-                bar.write(f"carsr: {where}", file=sys.stderr)
-                if args.stop_on_error and queue.waiting:
-                    say(None, f"stopped at the first failure: {len(queue.waiting)} not processed")
-                    queue.cancel_waiting()
-            finally:
-                tiles.close()
             bar.update()
     say(None, queue.summary())
     if code == EXIT_OK and queue.count(batch.State.DONE) != len(files):

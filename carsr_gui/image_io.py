@@ -415,8 +415,12 @@ def save(
     exif: bytes | None = None,
     fmt: str | None = None,
     quality: int = 95,
+    replace: bool = False,
 ) -> Path:
-    """Write atomically: a temporary file in the target folder, renamed over ``path`` when complete.
+    """Write atomically: a temporary file in the target folder, given the name ``path`` when
+    complete. An existing ``path`` is replaced only with ``replace`` (the user confirmed that
+    very file, or asked for ``--overwrite``); else it is refused, even if it appeared while
+    this was being written (a second save to the same name).
 
     ``fmt`` is a key of :data:`FORMATS` (default: from the suffix). JPEG has no alpha channel, so a
     transparent image is composited onto white there. The ICC profile is written where it
@@ -466,9 +470,14 @@ def save(
             img.save(f, **options)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        if replace:
+            os.replace(tmp, path)
+            tmp = None
+        else:
+            _link_new(tmp, path)
         _fsync_folder(path.parent)
+    except FileExistsError:
+        raise ImageError(path, "exists already; not replaced") from None
     except OSError as exc:
         if exc.errno is None:  # Pillow's encoders raise OSError without an errno for bad data
             raise ImageError(path, f"cannot encode as {fmt}: {exc}") from None
@@ -490,6 +499,22 @@ def check_output_size(path: os.PathLike | str, width: int, height: int, fmt: str
             f"{width}x{height} is too large for {fmt} (at most {limit} pixels a side); "
             "choose png or tiff",
         )
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give the complete file ``tmp`` the name ``path`` too, unless that name exists: a rename
+    would replace it (``tmp`` is removed by the caller). ``FileExistsError`` if it exists."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (FAT, some network shares)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE))  # claim it
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -543,6 +568,7 @@ def save_like(
     *,
     fmt: str | None = None,
     quality: int = 95,
+    replace: bool = False,
 ) -> Path:
     """:func:`save` new pixels of ``photo`` with its colour mode, ICC profile and EXIF."""
     return save(
@@ -554,4 +580,5 @@ def save_like(
         exif=photo.exif,
         fmt=fmt,
         quality=quality,
+        replace=replace,
     )

@@ -3,6 +3,9 @@ summary, one-line reasons and the result cache."""
 
 from __future__ import annotations
 
+import errno
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,6 +50,18 @@ def test_states_tally_and_summary_of_a_run():
     assert queue.summary() == "1 enlarged"
 
 
+def test_a_photo_removed_while_it_runs_is_not_counted():
+    queue = Batch()
+    ids = [queue.add(Job(queue.new_id(), f"{n}.png")).job.id for n in range(2)]
+    queue.start_next()
+    queue.remove(ids[0])  # the worker is told to stop; it answers "cancelled" (or "done")
+    queue.cancelled(ids[0])
+    assert queue.running is None
+    queue.start_next()
+    queue.done(ids[1])
+    assert queue.summary() == "1 enlarged"
+
+
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
@@ -54,8 +69,8 @@ def test_states_tally_and_summary_of_a_run():
         (MemoryError(), "out of memory"),
         (MemoryError("tile 512"), "out of memory (tile 512)"),
         (RuntimeError("the model could not\nbe loaded"), "the model could not be loaded"),
-        (KeyError("k"), "KeyError: 'k'"),
-        (TypeError(), "TypeError"),
+        (KeyError("k"), "unexpected error (KeyError: 'k')"),
+        (TypeError(), "unexpected error (TypeError)"),
     ],
 )
 def test_reasons_are_one_line(error, reason):
@@ -66,7 +81,9 @@ def test_a_tensorflow_error_is_a_reason_too():
     from carsr_gui.tf_setup import tf
 
     error = tf.errors.InternalError(None, None, "CUDA error:\n an illegal memory access")
-    assert batch.reason_of(error) == "InternalError: CUDA error: an illegal memory access"
+    assert batch.reason_of(error) == (
+        "unexpected error (InternalError: CUDA error: an illegal memory access)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,4 +150,27 @@ def test_a_cache_left_by_a_window_that_died_is_removed_by_the_next(tmp_path):
     assert not left.exists()
     assert other.folder.is_dir() and cache.folder.is_dir()
     other.close()
+    cache.close()
+
+
+def test_a_full_disk_leaves_nothing_in_the_cache_and_says_where(tmp_path, monkeypatch):
+    cache = ResultCache(tmp_path / "cache")
+    real_save = np.save
+    calls = 0
+
+    def save(path, array, **kwargs):  # the second array finds the disk full half-way
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            with open(path, "wb") as f:
+                f.write(b"\x93NUMPY partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(path, array, **kwargs)
+
+    monkeypatch.setattr(batch.np, "save", save)
+    rgb = drawn_image(6, 8)
+    with pytest.raises(batch.CacheError) as info:
+        cache.store({"input": rgb, "output": rgb, "bicubic": rgb}, grey=False)
+    assert batch.reason_of(info.value) == f"no space left in {cache.folder}"
+    assert [p.name for p in cache.folder.iterdir()] == [ResultCache.OWNER]
     cache.close()

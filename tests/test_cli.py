@@ -84,7 +84,8 @@ def test_any_error_of_one_photo_ends_that_photo_not_the_batch(
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("carsr: ")]
     assert lines == [
         f"carsr: {photos / 'notes.txt'}: skipped: not an image file",
-        f"carsr: {photos / 'a.png'}: InternalError: CUDA error: an illegal memory access",
+        f"carsr: {photos / 'a.png'}: unexpected error (InternalError: CUDA error: "
+        "an illegal memory access)",
         f"carsr: {photos / 'b c é.jpg'}: out of memory",
         "carsr: 1 enlarged, 2 failed",
     ]

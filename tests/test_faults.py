@@ -125,6 +125,29 @@ def test_save_failure_removes_its_temporary_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+def test_a_file_is_replaced_only_when_asked(tmp_path, monkeypatch, links):
+    """Two saves to one name (the second queued before the first was written): the second is
+    refused, not written over the first, unless its own write was told to replace."""
+    if not links:  # FAT, some network shares: the writer claims the name instead
+
+        def no_link(*args):
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+        monkeypatch.setattr(image_io.os, "link", no_link)
+    target = tmp_path / "o.png"
+    image_io.save(target, pattern(4, 4))
+    first = target.read_bytes()
+    with pytest.raises(image_io.ImageError) as info:
+        image_io.save(target, pattern(6, 6))
+    assert str(info.value) == f"{target}: exists already; not replaced"
+    assert target.read_bytes() == first
+    image_io.save(target, pattern(6, 6), replace=True)
+    with Image.open(target) as img:
+        assert img.size == (6, 6)
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left
+
+
 def test_stop_on_error_stops_cleanly(photos, tmp_path, tiny_weights, capsys, monkeypatch):
     out = tmp_path / "out"
     disk_fills_on(monkeypatch, {2})

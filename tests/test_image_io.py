@@ -382,7 +382,7 @@ def test_names_with_spaces_and_non_ascii_characters(corpus, tmp_path, tiny_weigh
 def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path):
     target = tmp_path / "o.png"
     target.write_bytes(b"old")
-    image_io.save(target, pattern(4, 4))
+    image_io.save(target, pattern(4, 4), replace=True)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
     assert opened(target)[0].size == (4, 4)
 

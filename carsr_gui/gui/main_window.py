@@ -489,12 +489,13 @@ class MainWindow(QMainWindow):
                 self, "Not saved", f"{path} is an input image; carsr never replaces its inputs."
             )
             return None
-        if path.exists() and not messages.confirm_replace(self, path):
+        replace = path.exists() or self.presenter.taken(path)  # taken: a save still queued
+        if replace and not messages.confirm_replace(self, path):
             self.statusBar().showMessage(f"Not saved: {path} exists")
             return None
         self.settings["paths/save_dir"] = str(path.parent)
         self.statusBar().showMessage(f"Saving {path}…")
-        self.presenter.save(job_id, path)
+        self.presenter.save(job_id, path, replace=replace)
         return path
 
     def save_all(self) -> int:

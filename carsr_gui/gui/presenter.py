@@ -10,6 +10,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -66,6 +67,9 @@ class BatchPresenter(QObject):
         self._finish_due = False
         self._start = 0.0
         self._closing = False
+        #: Files chosen for a save, written or still queued: no later default name is one of
+        #: them, and none is replaced without its own confirmation.
+        self._taken: set[Path] = set()
         self.engine_description = ""
         w = self.worker_thread
         w.engine_loading.connect(self.engine_loading)
@@ -306,18 +310,28 @@ class BatchPresenter(QObject):
     def inputs(self) -> set[Path]:
         return {item.job.path.resolve() for item in self.batch.items.values()}
 
-    def default_path(self, job_id: int, folder: Path, fmt: str) -> Path:
-        item = self.batch.items[job_id]
-        return image_io.output_path(
-            item.job.path, folder, item.job.scale, fmt, False, self.inputs()
-        )
+    def taken(self, path: Path) -> bool:
+        """Whether ``path`` was chosen for a save (its file may not be written yet)."""
+        return path.resolve() in self._taken
 
-    def save(self, job_id: int, path: Path) -> None:
-        """Write the photo's result to ``path`` (format from its suffix) off the GUI thread."""
+    def default_path(self, job_id: int, folder: Path, fmt: str) -> Path:
+        """A name for Save: free in ``folder``, and chosen for no other save."""
+        job = self.batch.items[job_id].job
+        return self._free_path(job, folder, fmt)
+
+    def _free_path(self, job: Job, folder: Path, fmt: str) -> Path:
+        protected = self.inputs() | self._taken
+        return image_io.output_path(job.path, folder, job.scale, fmt, False, protected)
+
+    def save(self, job_id: int, path: Path, *, replace: bool = False) -> None:
+        """Write the photo's result to ``path`` (format from its suffix) off the GUI thread. The
+        name is taken from now on; an existing file is replaced only with ``replace`` (the user
+        confirmed this very path), else the write is refused with its reason."""
         stored = self.batch.items[job_id].result
         quality = self.settings["save/quality"]
+        self._taken.add(path.resolve())
         self.save_tasks.run(
-            stored.save,
+            partial(stored.save, replace=replace),
             path,
             None,
             quality,
@@ -327,16 +341,19 @@ class BatchPresenter(QObject):
 
     def save_all(self, folder: Path, fmt: str) -> int:
         """Write every finished result to ``folder`` as ``<stem>_x<scale>.<ext>``, numbered when
-        the name is taken; off the GUI thread. Returns how many are being written."""
-        done = [item for item in self.batch.items.values() if item.result is not None]
-        quality, inputs = self.settings["save/quality"], self.inputs()
-        jobs = [(item.job, item.result) for item in done]
+        the name is taken (now, or by a save still queued); off the GUI thread, and never over an
+        existing file. Returns how many are being written."""
+        quality, jobs = self.settings["save/quality"], []
+        for item in self.batch.items.values():
+            if item.result is not None:
+                path = self._free_path(item.job, folder, fmt)
+                self._taken.add(path.resolve())
+                jobs.append((item.job, item.result, path))
 
         def write_all() -> tuple[list[Path], list[str]]:
             written, errors = [], []
-            for job, stored in jobs:
+            for job, stored, path in jobs:
                 try:
-                    path = image_io.output_path(job.path, folder, job.scale, fmt, False, inputs)
                     written.append(stored.save(path, fmt, quality))
                 except Exception as exc:  # one photo's failure does not stop the others
                     errors.append(

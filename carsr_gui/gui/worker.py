@@ -1,13 +1,15 @@
 """The inference worker: one QObject in one QThread that owns the engine (after superqt's
 ``_qthreading.py`` and Picard's ``util/thread.py``).
 
-The window sends it one :class:`~carsr_gui.batch.Job` at a time; it answers with signals that Qt
-queues to the GUI thread: ``started``, ``loaded`` (thumbnail and size), ``progress`` (tiles), then
-``result`` (a :class:`~carsr_gui.batch.Stored`: the full-size images are written to the window's
-:class:`~carsr_gui.batch.ResultCache` here, off the GUI thread, and not kept in memory),
-``failed`` (a one-line reason; unexpected errors are logged with their traceback) or
-``cancelled``, and always ``finished``. Cancelling sets the job's :class:`~carsr_gui.engine.CancelToken`, which the
-engine checks between tiles; it is safe from any thread.
+The window sends it one :class:`~carsr_gui.batch.Job` at a time, run by
+:func:`carsr_gui.batch.run` (the per-photo pipeline of ``carsr upscale`` too, with the same
+reasons). It answers with signals that Qt queues to the GUI thread: ``started``, ``loaded``
+(thumbnail and size), ``progress`` (tiles), then ``result`` (a :class:`~carsr_gui.batch.Stored`:
+the full-size images are written to the window's :class:`~carsr_gui.batch.ResultCache` here, off
+the GUI thread, and not kept in memory), ``failed`` (a one-line reason; logged, with the
+traceback unless the file was at fault) or ``cancelled``, and always ``finished``. Cancelling
+sets the job's :class:`~carsr_gui.engine.CancelToken`, which the engine checks between tiles; it
+is safe from any thread.
 
 ``carsr_gui.engine`` (and with it TensorFlow) is imported here only inside the worker thread, so the
 window shows before TensorFlow has loaded.
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from carsr_gui import batch, image_io
-from carsr_gui.batch import Job, ResultCache, Stored
+from carsr_gui import batch
+from carsr_gui.batch import Job, ResultCache, State, Stored
 from carsr_gui.gui import garbage
 from carsr_gui.gui.imaging import thumbnail
 from carsr_gui.tiling import DEFAULT_TILE
@@ -134,7 +135,7 @@ class Worker(QObject):
 
     @Slot(object)
     def run(self, job: Job) -> None:
-        from carsr_gui.engine import Cancelled, CancelToken
+        from carsr_gui.engine import CancelToken
 
         token = CancelToken()
         with self._lock:
@@ -144,22 +145,21 @@ class Worker(QObject):
                 token.cancel()
         self.started.emit(job.id)
         try:
-            if token.cancelled:
-                raise Cancelled
-            stored = self._process(job, token)
-        except Cancelled:
-            self.cancelled.emit(job.id)
-        except image_io.ImageError as exc:
-            log.warning("%s", exc)
-            self.failed.emit(job.id, exc.reason)
-        except (MemoryError, ValueError, RuntimeError) as exc:
-            log.warning("%s: %s", job.path, exc, exc_info=True)
-            self.failed.emit(job.id, batch.reason_of(exc))
-        except Exception as exc:  # a TensorFlow error, a bug: this photo fails, the batch goes on
-            log.exception("%s: unexpected error", job.path)
-            self.failed.emit(job.id, f"unexpected error ({batch.reason_of(exc)}); see the log")
-        else:
-            self.result.emit(job.id, stored)
+            outcome = batch.run(
+                job,
+                self._loaded_engine,
+                self._keep,
+                progress=lambda done, total: self.progress.emit(job.id, done, total),
+                cancel=token,
+                loaded=lambda photo: self.loaded.emit(job.id, thumbnail(photo.rgb), *photo.size),
+                log=log,
+            )
+            if outcome.state is State.DONE:
+                self.result.emit(job.id, outcome.value)
+            elif outcome.state is State.CANCELLED:
+                self.cancelled.emit(job.id)
+            else:
+                self.failed.emit(job.id, outcome.reason)
         finally:
             with self._lock:
                 self._tokens.pop(job.id, None)
@@ -167,50 +167,16 @@ class Worker(QObject):
                 self._cancelled.discard(job.id)
             self.finished.emit(job.id)
 
-    def _process(self, job: Job, token) -> Stored:
-        photo = image_io.load(job.path, max_pixels=job.max_pixels)
-        w, h = photo.size
-        self.loaded.emit(job.id, thumbnail(photo.rgb), w, h)
-        if job.fmt is not None:  # fail before the work, not when saving
-            batch.check_output_size(job.path, w, h, job.scale, job.fmt)
-        token.raise_if_cancelled()
+    def _loaded_engine(self):
         self.load_engine()
         if self._engine is None:
             raise RuntimeError(f"the model could not be loaded: {self._engine_error}")
+        return self._engine
 
-        def progress(done: int, total: int) -> None:
-            self.progress.emit(job.id, done, total)
-
-        start = time.perf_counter()
-        if job.evaluate:
-            from carsr_gui import evaluate
-
-            truth, low = evaluate.ground_truth(photo.rgb)
-            if min(low.shape[:2]) < 1:
-                raise image_io.ImageError(job.path, "too small to evaluate (under 4 pixels)")
-            result = self._engine.upscale(low, 2, progress, token)
-            scores = evaluate.score(job.path.name, truth, result.bicubic, result.output)
-            arrays = {"input": low, "truth": truth}
-            notes = list(photo.notes)
-        else:
-            result = self._engine.upscale_photo(photo, job.scale, progress, token)
-            arrays, scores, notes = {"input": photo.rgb}, None, list(result.notes)
-        arrays.update(output=result.output, bicubic=result.bicubic, alpha=result.alpha)
-        stored = self._cache.store(
-            arrays,
-            grey=photo.grey,
-            icc_profile=photo.icc_profile,
-            exif=photo.exif,
-            device=result.device,
-            weights=result.weights,
-            seconds=result.seconds,
-            notes=notes,
-            scores=scores,
-            features=result.features,
-        )
-        log.info(
-            "%s: %.2f s (%.2f s in all)", job.path, result.seconds, time.perf_counter() - start
-        )
+    def _keep(self, done: batch.Enlarged) -> Stored:
+        """The full-size images go to the cache, off the GUI thread; memory keeps none."""
+        stored = self._cache.keep(done)
+        log.info("%s: %.2f s", done.job.path, done.result.seconds)
         return stored
 
 

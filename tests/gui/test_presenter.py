@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from carsr_gui.batch import ResultCache, State
@@ -64,3 +66,52 @@ def test_cancel_stops_the_running_photo_mid_job_and_the_waiting_ones(
         presenter.run_again(ids[0])
     assert presenter.item(ids[0]).state is State.DONE
     assert presenter.batch.summary() == "1 enlarged"
+
+
+def test_a_photo_removed_while_it_runs_is_left_out_of_the_summary(
+    qtbot, make_presenter, gated, tmp_path
+):
+    presenter = make_presenter(lambda: gated)
+    photos = [write_image(tmp_path / f"{n}.png", *SEVERAL_TILES, seed=n) for n in range(2)]
+    ids, _ = presenter.open_paths(photos)
+    qtbot.waitUntil(gated.entered.is_set, timeout=TIMEOUT)  # the first photo is mid-way
+    with qtbot.waitSignal(presenter.finished, timeout=TIMEOUT):
+        presenter.remove(ids[0])
+        gated.gate.set()
+    assert list(presenter.batch.items) == [ids[1]]
+    assert presenter.batch.summary() == "1 enlarged"
+
+
+def test_a_name_chosen_for_a_save_is_taken_and_never_written_over_unasked(
+    qtbot, make_presenter, tiny_factory, tmp_path
+):
+    """The writes are queued: a second Save or Save All, while the first waits, must neither be
+    offered its name nor replace its file without the user's confirmation of that very file."""
+    presenter = make_presenter(tiny_factory)
+    with qtbot.waitSignal(presenter.finished, timeout=TIMEOUT):
+        (job,), _ = presenter.open_paths([write_image(tmp_path / "a.png")])
+    out = tmp_path / "out"
+    out.mkdir()
+    saved = []
+    presenter.saved.connect(lambda written, errors: saved.append((written, errors)))
+    hold = threading.Event()
+    presenter.save_tasks.run(hold.wait, done=lambda _: None)  # the writes wait behind this
+    try:
+        first = presenter.default_path(job, out, "png")
+        presenter.save(job, first)
+        assert presenter.taken(first)
+        second = presenter.default_path(job, out, "png")
+        assert (first.name, second.name) == ("a_x2.png", "a_x2-1.png")
+        assert presenter.save_all(out, "png") == 1  # takes the next free name: a_x2-1.png
+        presenter.save(job, first)  # the same name again, not confirmed: refused
+        presenter.save(job, first, replace=True)  # confirmed: replaced
+    finally:
+        hold.set()
+    qtbot.waitUntil(lambda: len(saved) == 4, timeout=TIMEOUT)
+    assert saved == [
+        ([first], []),
+        ([second], []),
+        ([], [f"{first}: exists already; not replaced"]),
+        ([first], []),
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2-1.png", "a_x2.png"]

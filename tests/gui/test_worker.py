@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from carsr_gui import batch, cli
 from carsr_gui.batch import Job, ResultCache
 from carsr_gui.gui.worker import WorkerThread
 from tests.gui.conftest import SEVERAL_TILES, write_image
@@ -144,7 +148,7 @@ def test_an_unexpected_error_is_reported_and_logged_with_its_traceback(qtbot, tm
             thread.submit(Job(6, write_image(tmp_path / "car.png")))
     finally:
         thread.stop()
-    assert failed.args[1].startswith("unexpected error (TypeError: boom)")
+    assert failed.args[1] == "unexpected error (TypeError: boom)"
     record = next(r for r in caplog.records if r.name == "carsr_gui.gui.worker")
     assert record.exc_info is not None and record.exc_info[0] is TypeError
 
@@ -185,3 +189,63 @@ def test_a_photo_too_large_for_the_output_format_fails_before_the_model_runs(
         thread.stop()
     assert "16400x8 is too large for webp" in failed.args[1]
     assert Counting.calls == 0
+
+
+def reason_from_the_worker(qtbot, thread, job: Job) -> str:
+    with qtbot.waitSignal(thread.failed, timeout=TIMEOUT) as failed:
+        thread.submit(job)
+    return failed.args[1]
+
+
+def reason_from_the_command_line(capsys, path, weights, out, fmt: str) -> str:
+    argv = ["upscale", path, "-o", out, "--format", fmt, "--weights", weights, "-q"]
+    assert cli.main(list(map(str, argv))) == 1
+    (line,) = [n for n in capsys.readouterr().err.splitlines() if n.startswith(f"carsr: {path}")]
+    return line
+
+
+@pytest.mark.parametrize("fault", ["not an image", "too large for the format", "a bug"])
+def test_the_window_and_the_command_line_give_the_same_reason(
+    qtbot, thread, tmp_path, tiny_weights, capsys, monkeypatch, fault
+):
+    """One pipeline (batch.run): the window's reason is the command line's line, file aside."""
+    from carsr_gui.engine import Engine
+
+    fmt, path = "png", tmp_path / "car.png"
+    if fault == "not an image":
+        path.write_bytes(b"this is not a picture")
+    elif fault == "too large for the format":
+        fmt = "webp"
+        write_image(path, 4, 8200)  # 16400 pixels wide at 2x
+    else:
+
+        def explode(self, *args, **kwargs):
+            raise TypeError("boom")
+
+        write_image(path)
+        monkeypatch.setattr(Engine, "upscale_photo", explode)
+    reason = reason_from_the_worker(qtbot, thread, Job(1, path, fmt=fmt))
+    line = reason_from_the_command_line(capsys, path, tiny_weights, tmp_path / "out", fmt)
+    assert line == f"carsr: {path}: {reason}"
+    assert "\n" not in reason
+
+
+def test_a_full_disk_fails_the_photo_says_where_and_leaves_nothing_in_the_cache(
+    qtbot, thread, cache, tmp_path, monkeypatch
+):
+    real_save = np.save
+    calls = 0
+
+    def save(path, array, **kwargs):  # the second array of the result finds the disk full
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            with open(path, "wb") as f:
+                f.write(b"\x93NUMPY partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(path, array, **kwargs)
+
+    monkeypatch.setattr(batch.np, "save", save)
+    reason = reason_from_the_worker(qtbot, thread, Job(1, write_image(tmp_path / "car.png")))
+    assert reason == f"no space left in {cache.folder}"
+    assert [p.name for p in cache.folder.iterdir()] == [ResultCache.OWNER]
