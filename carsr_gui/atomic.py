@@ -15,13 +15,16 @@ os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
 
 
-def replace_with(path: os.PathLike | str, writer: Callable[[Path], object]) -> Path:
+def replace_with(
+    path: os.PathLike | str, writer: Callable[[Path], object], *, replace: bool = True
+) -> Path:
     """Call ``writer(tmp)`` to write the whole file at ``tmp``, then move it over ``path``.
 
     ``tmp`` is in ``path``'s folder (a rename within one file system is atomic) and ends with
     ``path``'s name, so that writers that go by the suffix (Keras's ``.keras``,
-    ``.weights.h5``) accept it. If ``writer`` or the move fails, ``tmp`` is removed and ``path``
-    is left as it was; the exception propagates.
+    ``.weights.h5``) accept it. With ``replace=False`` an existing ``path`` is never replaced,
+    even one that appeared while this was writing: ``FileExistsError``. If ``writer`` or the
+    move fails, ``tmp`` is removed and ``path`` is left as it was; the exception propagates.
     """
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=".", suffix=f".part.{path.name}", dir=path.parent)
@@ -32,12 +35,30 @@ def replace_with(path: os.PathLike | str, writer: Callable[[Path], object]) -> P
         writer(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after os.replace; a second name after a link
     fsync_folder(path.parent)
     return path
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Give the complete file ``tmp`` the name ``path`` too, unless that name exists (a rename
+    would replace it). ``FileExistsError`` if it exists."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system (FAT, some network shares)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE))  # claim it
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
 
 
 def write_bytes(path: os.PathLike | str, data: bytes) -> Path:

@@ -6,7 +6,6 @@ import functools
 import io
 import logging
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from carsr_gui import jpeg
+from carsr_gui import atomic, jpeg
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +85,6 @@ FORMATS = {
     "webp": ("WEBP", ".webp"),
     "tiff": ("TIFF", ".tif"),
 }
-_UMASK = os.umask(0o22)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
 _ORIENTATION = 0x0112
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
 _PIXEL_X, _PIXEL_Y = 0xA002, 0xA003
@@ -461,21 +457,8 @@ def save(
     if pil_format == "TIFF":
         options["compression"] = "tiff_deflate"
 
-    tmp = None
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        tmp = Path(name)
-        os.chmod(fd, _FILE_MODE)  # mkstemp makes the file private; outputs get the usual mode
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-            tmp = None
-        else:
-            _link_new(tmp, path)
-        _fsync_folder(path.parent)
+        atomic.replace_with(path, lambda tmp: img.save(tmp, **options), replace=replace)
     except FileExistsError:
         raise ImageError(path, "exists already; not replaced") from None
     except OSError as exc:
@@ -484,9 +467,6 @@ def save(
         raise ImageError(path, f"cannot write in {path.parent}: {exc.strerror or exc}") from None
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:  # the encoder refused the data
         raise ImageError(path, f"cannot encode as {fmt}: {exc}") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -499,36 +479,6 @@ def check_output_size(path: os.PathLike | str, width: int, height: int, fmt: str
             f"{width}x{height} is too large for {fmt} (at most {limit} pixels a side); "
             "choose png or tiff",
         )
-
-
-def _link_new(tmp: Path, path: Path) -> None:
-    """Give the complete file ``tmp`` the name ``path`` too, unless that name exists: a rename
-    would replace it (``tmp`` is removed by the caller). ``FileExistsError`` if it exists."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # no hard links on this file system (FAT, some network shares)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE))  # claim it
-        try:
-            os.replace(tmp, path)
-        except OSError:
-            path.unlink(missing_ok=True)
-            raise
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable; some file systems cannot sync a folder, which is no error."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _format_for(path: Path) -> str:

@@ -115,3 +115,20 @@ def test_a_name_chosen_for_a_save_is_taken_and_never_written_over_unasked(
         ([first], []),
     ]
     assert sorted(p.name for p in out.iterdir()) == ["a_x2-1.png", "a_x2.png"]
+
+
+def test_answers_that_arrive_after_close_are_dropped(qtbot, make_presenter, tiny_factory, tmp_path):
+    """The worker's last answers are queued signals: they can reach the presenter after close(),
+    when its helper threads and cache are gone. Seen as "cannot schedule new futures after
+    shutdown" when a window closed mid-job."""
+    presenter = make_presenter(tiny_factory)
+    answers = []
+    presenter.worker_thread.result.connect(lambda i, stored: answers.append((i, stored)))
+    with qtbot.waitSignal(presenter.finished, timeout=TIMEOUT):
+        presenter.open_paths([write_image(tmp_path / "a.png")])
+    presenter.close()
+    ((job_id, stored),) = answers
+    presenter._on_result(job_id, stored)  # as if delivered late
+    presenter._on_failed(job_id, "late")
+    presenter._on_cancelled(job_id)
+    presenter._on_finished(job_id)
