@@ -203,6 +203,8 @@ class BatchPresenter(QObject):
 
     @Slot(int, object)
     def _on_result(self, job_id: int, stored: Stored) -> None:
+        if self._closing:  # a queued answer after close(): the cache and helpers are gone
+            return
         item = self.batch.done(job_id, stored)
         if item is None:  # removed while it ran
             self.save_tasks.run(self.cache.discard, stored, done=lambda _: None)
@@ -216,7 +218,7 @@ class BatchPresenter(QObject):
 
     @Slot(int, str)
     def _on_failed(self, job_id: int, reason: str) -> None:
-        if self.batch.failed(job_id, reason) is not None:
+        if not self._closing and self.batch.failed(job_id, reason) is not None:
             self.changed.emit(job_id)
             if self._current == job_id:
                 self.show(job_id)

@@ -126,8 +126,11 @@ def test_answers_that_arrive_after_close_are_dropped(qtbot, make_presenter, tiny
     presenter.worker_thread.result.connect(lambda i, stored: answers.append((i, stored)))
     with qtbot.waitSignal(presenter.finished, timeout=TIMEOUT):
         presenter.open_paths([write_image(tmp_path / "a.png")])
-    presenter.close()
     ((job_id, stored),) = answers
+    presenter.batch.queue(job_id)  # running again, as far as the batch knows, and on screen
+    assert presenter.batch.start_next().job.id == job_id
+    presenter._current = job_id
+    presenter.close()
     presenter._on_result(job_id, stored)  # as if delivered late
     presenter._on_failed(job_id, "late")
     presenter._on_cancelled(job_id)
