@@ -458,7 +458,12 @@ def save(
         options["compression"] = "tiff_deflate"
 
     try:
-        atomic.replace_with(path, lambda tmp: img.save(tmp, **options), replace=replace)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                img.save(f, **options)
+
+        atomic.replace_with(path, write, replace=replace)
     except FileExistsError:
         raise ImageError(path, "exists already; not replaced") from None
     except OSError as exc:

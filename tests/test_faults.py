@@ -74,7 +74,7 @@ def test_read_only_output_folder(photos, tmp_path, tiny_weights, capsys, monkeyp
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
             return real_mkstemp(*args, dir=dir, **kwargs)
 
-        monkeypatch.setattr(image_io.tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     try:
         assert upscale(*photos[:2], out=out, weights=tiny_weights) == 1
         lines = error_lines(capsys)
@@ -134,7 +134,7 @@ def test_a_file_is_replaced_only_when_asked(tmp_path, monkeypatch, links):
         def no_link(*args):
             raise OSError(errno.EPERM, os.strerror(errno.EPERM))
 
-        monkeypatch.setattr(image_io.os, "link", no_link)
+        monkeypatch.setattr(os, "link", no_link)
     target = tmp_path / "o.png"
     image_io.save(target, pattern(4, 4))
     first = target.read_bytes()
