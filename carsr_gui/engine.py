@@ -143,9 +143,7 @@ class Engine:
         h, w = bicubic.shape[:2]
         out = np.empty_like(bicubic)
         features = FeatureMap(-(-h // GRID), -(-w // GRID), self.runner.channels)
-        tiles = tiling.plan(h, w, tile, self.margin)
-        self.runner.prepare(tiles[0].h, tiles[0].w)
-        for t in tiles:
+        for t in tiling.plan(h, w, tile, self.margin):
             x = tiling.extract(bicubic, t.y, t.x, t.h, t.w)[None]
             y, sums, squares, low, high = self._infer(x, geometry(t, features.stride), step, cancel)
             out[t.y0 : t.y1, t.x0 : t.x1] = tiling.core_of(y[0], t)

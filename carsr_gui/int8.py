@@ -111,12 +111,13 @@ def load_or_convert(keras_model, weights: Path | None) -> bytes:
     import hashlib
     import logging
 
+    from carsr_gui.resources import sha256
+
     if weights is not None and (path := path_for(weights)).is_file():
         record = card_for(weights).get("int8", {})
         model = path.read_bytes()
         digest = hashlib.sha256(model).hexdigest()
-        source = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-        if record.get("sha256") == digest and record.get("weights_sha256") == source:
+        if record.get("sha256") == digest and record.get("weights_sha256") == sha256(weights):
             return model
         logging.getLogger(__name__).warning(
             "%s does not match its model card or its weights: converting the weights again", path
@@ -131,6 +132,7 @@ def quantize(weights: Path) -> dict:
     import json
 
     from carsr_gui import atomic
+    from carsr_gui.resources import sha256
     from carsr_gui.runner import weights_layout
     from carsr_gui.tf_setup import tf
 
@@ -146,7 +148,7 @@ def quantize(weights: Path) -> dict:
     record = {
         "file": target.name,
         "sha256": hashlib.sha256(model).hexdigest(),
-        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "weights_sha256": sha256(weights),
         "made by": f"carsr quantize, TensorFlow {tf.__version__}",
         "quantization": "TensorFlow Lite dynamic range: int8 weights, one scale per output "
         "channel; each convolution's input quantized to int8 per tile as it runs; additions, "

@@ -91,6 +91,10 @@ def device_name(device: str) -> str:
     return devices.gpu_name() if device == "gpu" else devices.cpu_model()
 
 
+def architecture(variant: str, width: int) -> str:
+    return f"{variant} width {width}"
+
+
 def cache_key(device: str, architecture: str) -> str:
     """What a choice holds for: the device's name, the CPU model, the TensorFlow version (its
     kernels and its TensorFlow Lite runtime) and the network's architecture."""
@@ -240,10 +244,16 @@ def fastest_float(choice: Choice | None) -> str:
 
 
 def bundled_choice(device: str, *, retime: bool = False) -> Choice:
-    """The choice for the bundled weights' architecture on ``device``, measured now if it was
-    not cached (``carsr info`` and training ask for it)."""
-    from carsr_gui.runner import ModelRunner
+    """The choice for the bundled weights' architecture on ``device``: the cached one, or one
+    measured now (``carsr info`` and training ask for it)."""
+    from carsr_gui.resources import bundled_weights
+    from carsr_gui.runner import ModelRunner, weights_layout
 
-    runner = ModelRunner(device=device, precision="auto", retime=retime)
+    weights, card = bundled_weights()
+    variant, width = weights_layout(weights)
+    cached_choice = cached(device, architecture(card.get("variant", variant), width))
+    if cached_choice is not None and not retime:
+        return cached_choice
+    runner = ModelRunner(weights, device=device, precision="auto", retime=retime)
     assert runner.choice is not None
     return runner.choice

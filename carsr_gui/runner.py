@@ -74,7 +74,7 @@ class ModelRunner:
 
     @property
     def architecture(self) -> str:
-        return f"{self.variant} width {self.width}"
+        return precision_choice.architecture(self.variant, self.width)
 
     def _builder(self, weights: Path, built: dict):
         """Runners of this one's weights, device and TTA in a given precision, for the probe,
@@ -165,13 +165,6 @@ class ModelRunner:
         from carsr_gui import int8
 
         self._int8 = int8.Int8Net(int8.load_or_convert(self.keras_model, self.weights))
-
-    def prepare(self, height: int, width: int) -> None:
-        """Make ready for tiles of this shape before a job (the int8 runtime plans its memory per
-        shape; TensorFlow needs nothing)."""
-        if self._int8 is not None:
-            self._int8.prepare(height, width)
-            self.forward(np.zeros((1, height, width, 3), np.uint8))
 
     @property
     def description(self) -> str:

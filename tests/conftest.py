@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import numpy as np
@@ -38,6 +39,25 @@ def drawn_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     )
     img += rng.normal(0, 8, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def disk_full_on_second_array(monkeypatch) -> None:
+    """The result cache's second ``np.save`` writes a few bytes, then finds the disk full."""
+    from carsr_gui import batch
+
+    real_save = np.save
+    calls = 0
+
+    def save(path, array, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            with open(path, "wb") as f:
+                f.write(b"\x93NUMPY partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(path, array, **kwargs)
+
+    monkeypatch.setattr(batch.np, "save", save)
 
 
 @pytest.fixture(scope="session")

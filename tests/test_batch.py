@@ -3,16 +3,13 @@ summary, one-line reasons and the result cache."""
 
 from __future__ import annotations
 
-import errno
-import os
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from carsr_gui import batch, image_io
 from carsr_gui.batch import Batch, Job, ResultCache, State
-from tests.conftest import drawn_image
+from tests.conftest import disk_full_on_second_array, drawn_image
 
 
 def test_expand_keeps_files_as_given_and_reports_what_a_folder_skips(tmp_path):
@@ -155,19 +152,7 @@ def test_a_cache_left_by_a_window_that_died_is_removed_by_the_next(tmp_path):
 
 def test_a_full_disk_leaves_nothing_in_the_cache_and_says_where(tmp_path, monkeypatch):
     cache = ResultCache(tmp_path / "cache")
-    real_save = np.save
-    calls = 0
-
-    def save(path, array, **kwargs):  # the second array finds the disk full half-way
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            with open(path, "wb") as f:
-                f.write(b"\x93NUMPY partial")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_save(path, array, **kwargs)
-
-    monkeypatch.setattr(batch.np, "save", save)
+    disk_full_on_second_array(monkeypatch)
     rgb = drawn_image(6, 8)
     with pytest.raises(batch.CacheError) as info:
         cache.store({"input": rgb, "output": rgb, "bicubic": rgb}, grey=False)

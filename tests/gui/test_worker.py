@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 
-import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from carsr_gui import batch, cli
+from carsr_gui import cli
 from carsr_gui.batch import Job, ResultCache
 from carsr_gui.gui.worker import WorkerThread
+from tests.conftest import disk_full_on_second_array
 from tests.gui.conftest import SEVERAL_TILES, write_image
 
 TIMEOUT = 60_000  # ms; the first job traces the tiny model
@@ -233,19 +231,7 @@ def test_the_window_and_the_command_line_give_the_same_reason(
 def test_a_full_disk_fails_the_photo_says_where_and_leaves_nothing_in_the_cache(
     qtbot, thread, cache, tmp_path, monkeypatch
 ):
-    real_save = np.save
-    calls = 0
-
-    def save(path, array, **kwargs):  # the second array of the result finds the disk full
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            with open(path, "wb") as f:
-                f.write(b"\x93NUMPY partial")
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_save(path, array, **kwargs)
-
-    monkeypatch.setattr(batch.np, "save", save)
+    disk_full_on_second_array(monkeypatch)
     reason = reason_from_the_worker(qtbot, thread, Job(1, write_image(tmp_path / "car.png")))
     assert reason == f"no space left in {cache.folder}"
     assert [p.name for p in cache.folder.iterdir()] == [ResultCache.OWNER]
